@@ -1,0 +1,160 @@
+"""What a provider declares and what the framework asks of it.
+
+A provider is a package under ``integrations/providers/<slug>/`` whose
+``provider.py`` defines a :class:`Provider` subclass and registers it with
+:func:`integrations.registry.register`. Class attributes carry identity and
+schemas; methods give the framework streams, a health check and a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from integrations.http.client import HttpClient
+    from integrations.models import Integration
+    from integrations.records import Record
+
+
+class AuthKind:
+    """How a provider authenticates; shown in the admin and docs."""
+
+    API_KEY = "api_key"
+    OAUTH2 = "oauth2"
+    WEBHOOK_URL = "webhook_url"
+    AWS_KEYS = "aws_keys"
+    NONE = "none"
+    CONFIGURABLE = "configurable"
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One entry of a provider's settings schema.
+
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``url``,
+    ``choice``, ``list`` or ``dict``.
+    """
+
+    name: str
+    type: str = "str"
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    choices: Sequence[str] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One credential a provider needs, e.g. ``access_token``."""
+
+    key: str
+    kind: str = "api_key"
+    required: bool = True
+    help: str = ""
+
+
+@dataclass
+class Page:
+    """One page of normalized records from a stream, and where to go next.
+
+    ``next_cursor`` is JSON-serializable and is stored with the page's rows in
+    one transaction, so a killed sync resumes after the last committed page.
+    ``None`` means the stream is complete.
+    """
+
+    records: list[Record]
+    next_cursor: dict[str, Any] | None
+    fetched: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class HealthReport:
+    """What a provider's health check found."""
+
+    status: str
+    error: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Stream:
+    """A kind of record a provider can sync, page by page."""
+
+    #: Name used in commands and SyncRun rows, e.g. "courses".
+    name: ClassVar[str] = ""
+    #: Record type the rows become: course, assignment, enrollment, progress.
+    record_type: ClassVar[str] = ""
+    #: Streams whose rows this one refers to (synced first).
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    def pages(self, context: StreamContext, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Yield pages of normalized records from ``cursor`` (None: the start).
+
+        Subclasses must override this.
+        """
+        raise NotImplementedError
+
+
+@dataclass
+class StreamContext:
+    """What a stream needs to fetch: the integration and its HTTP client."""
+
+    integration: Integration
+    client: HttpClient
+    settings: dict[str, Any]
+    full: bool = False
+    #: Rows fetched per request, for previews that read only a little.
+    page_limit: int | None = None
+
+
+class Provider:
+    """Base of every provider; subclasses set the class attributes."""
+
+    slug: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    auth_kind: ClassVar[str] = AuthKind.API_KEY
+    settings_schema: ClassVar[Sequence[SettingField]] = ()
+    credential_schema: ClassVar[Sequence[CredentialField]] = ()
+    #: Whether the integration needs a base URL.
+    requires_base_url: ClassVar[bool] = True
+    #: (requests, window seconds) the service allows; admins may override.
+    default_rate_limit: ClassVar[tuple[int, float] | None] = None
+    #: Optional capabilities, filled in by later providers.
+    supports_webhooks: ClassVar[bool] = False
+    supports_sink: ClassVar[bool] = False
+    supports_write_back: ClassVar[bool] = False
+
+    def streams(self, integration: Integration) -> list[Stream]:
+        """Return the streams this integration can sync, in dependency order."""
+        raise NotImplementedError
+
+    def build_client(self, integration: Integration) -> HttpClient:
+        """Return an HTTP client set up for this integration."""
+        from integrations.http.factory import client_for_integration
+
+        return client_for_integration(integration, self)
+
+    def auth_for(self, integration: Integration) -> Any:
+        """Return the HTTP auth to use (see integrations.http.auth), or None."""
+        return None
+
+    def client_options(self, integration: Integration) -> dict[str, Any]:
+        """Return extra keyword arguments for HttpClient (error mapper, headers)."""
+        return {}
+
+    def check_health(self, integration: Integration, client: HttpClient) -> HealthReport:
+        """Make the cheapest authenticated call and report what it found."""
+        raise NotImplementedError
+
+    def stream(self, integration: Integration, name: str) -> Stream:
+        """Return the stream called ``name`` or raise KeyError naming the choices."""
+        for stream in self.streams(integration):
+            if stream.name == name:
+                return stream
+        names = ", ".join(s.name for s in self.streams(integration)) or "none"
+        raise KeyError(f"{self.slug} has no stream {name!r}; streams: {names}")

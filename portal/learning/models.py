@@ -1,0 +1,202 @@
+"""What the portal syncs from outside services and serves to front ends.
+
+Every synced row is keyed by (integration, external_id), keeps the remote's
+own timestamps, a content hash for change detection, and a ``deleted_at``
+mark instead of being dropped when it vanishes from the source.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class SyncedRecord(models.Model):
+    """Fields every record synced from an integration carries."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    external_id = models.CharField(max_length=255)
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, editable=False)
+    seen_in_pass = models.PositiveBigIntegerField(
+        null=True, blank=True, editable=False, help_text="Sync pass that last saw this row."
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_deleted(self) -> bool:
+        """Tell whether the row vanished from its source."""
+        return self.deleted_at is not None
+
+
+class CourseState(models.TextChoices):
+    """The portal's course states, mapped from each LMS's own."""
+
+    UNPUBLISHED = "unpublished", "Unpublished"
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    DELETED = "deleted", "Deleted"
+
+
+class Course(SyncedRecord):
+    """A course in an LMS or another source of learning content."""
+
+    title = models.CharField(max_length=500)
+    code = models.CharField(max_length=255, blank=True)
+    state = models.CharField(
+        max_length=20, choices=CourseState.choices, default=CourseState.ACTIVE
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"], name="unique_course_per_integration"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Assignment(SyncedRecord):
+    """A piece of graded work in a course."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="assignments")
+    title = models.CharField(max_length=500)
+    due_at = models.DateTimeField(null=True, blank=True)
+    points_possible = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"], name="unique_assignment_per_integration"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LearnerIdentity(models.Model):
+    """Link a portal user to their user id in one integration.
+
+    Records from several LMSs land on the same person through these links;
+    the sync engine matches a new remote user to an existing portal user by
+    email (docs/identity.md).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learner_identities"
+    )
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    remote_user_id = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "remote_user_id"], name="unique_remote_user"
+            )
+        ]
+        verbose_name_plural = "learner identities"
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.integration_id} as {self.remote_user_id}"
+
+
+class EnrollmentRole(models.TextChoices):
+    """A person's role in a course."""
+
+    STUDENT = "student", "Student"
+    TEACHER = "teacher", "Teacher"
+    TA = "ta", "Teaching assistant"
+    DESIGNER = "designer", "Designer"
+    OBSERVER = "observer", "Observer"
+
+
+class EnrollmentState(models.TextChoices):
+    """The state of an enrollment, mapped from each LMS's own."""
+
+    ACTIVE = "active", "Active"
+    INVITED = "invited", "Invited"
+    COMPLETED = "completed", "Completed"
+    INACTIVE = "inactive", "Inactive"
+    DELETED = "deleted", "Deleted"
+
+
+class Enrollment(SyncedRecord):
+    """A learner in a course, with a role and a state."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    role = models.CharField(
+        max_length=20, choices=EnrollmentRole.choices, default=EnrollmentRole.STUDENT
+    )
+    state = models.CharField(
+        max_length=20, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"], name="unique_enrollment_per_integration"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner} in {self.course} ({self.role})"
+
+
+class Progress(SyncedRecord):
+    """A learner's percent, grade and completion in a course."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="progress")
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="progress"
+    )
+    percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    grade = models.CharField(max_length=50, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "progress"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"], name="unique_progress_per_integration"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(percent__gte=0) & models.Q(percent__lte=100),
+                name="progress_percent_between_0_and_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner} {self.percent}% in {self.course}"

@@ -1,0 +1,262 @@
+"""Settings of the integration portal, read from the environment.
+
+Every variable has an embedded default for development, so a fresh clone runs
+with none set. ``PORTAL_ENV=production`` switches to longer timeouts and to
+the safety checks in :mod:`portal.safety`, which refuse to start on unsafe
+values. docs/configuration.md lists every variable.
+"""
+
+from pathlib import Path
+
+import environ
+
+from portal import safety
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+PORTAL_ENV = env.str("PORTAL_ENV", default="development")
+if PORTAL_ENV not in ("development", "production"):
+    raise safety.UnsafeConfiguration(
+        "PORTAL_ENV must be 'development' or 'production', not " + repr(PORTAL_ENV)
+    )
+IS_PRODUCTION = PORTAL_ENV == "production"
+
+DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
+SECRET_KEY = env.str("SECRET_KEY", default=safety.DEVELOPMENT_SECRET_KEY)
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS", default=[safety.DEVELOPMENT_ENCRYPTION_KEY]
+)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+INTEGRATIONS_ALLOW_PRIVATE_HOSTS = env.list(
+    "INTEGRATIONS_ALLOW_PRIVATE_HOSTS", default=[] if IS_PRODUCTION else ["*"]
+)
+
+if IS_PRODUCTION:
+    safety.check_production_settings(
+        secret_key=SECRET_KEY,
+        encryption_keys=FIELD_ENCRYPTION_KEYS,
+        debug=DEBUG,
+        allowed_hosts=ALLOWED_HOSTS,
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "rest_framework",
+    "drf_spectacular",
+    "corsheaders",
+    "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "integrations",
+    "portal.learning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+SITE_ID = 1
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+# SQLite is the embedded default. Web, worker and beat share the file, so the
+# connection uses WAL, a busy timeout and IMMEDIATE transactions: a writer
+# takes the lock when its transaction starts instead of failing half-way
+# with "database is locked" (docs/embedded-mode.md).
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ------------------------------------------------------------------
+# The cache carries the shared rate-limit windows and the HTTP response cache,
+# so the embedded default is a file cache every local process sees.
+CACHES = {
+    "default": env.cache(
+        "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"
+    )
+}
+
+# --- Auth -------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_EMAIL_VERIFICATION = "none"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+# --- Security (production) --------------------------------------------------
+SESSION_COOKIE_SECURE = IS_PRODUCTION
+CSRF_COOKIE_SECURE = IS_PRODUCTION
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = IS_PRODUCTION
+SECURE_HSTS_PRELOAD = IS_PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ORCATech integration portal API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Celery -----------------------------------------------------------------
+# The embedded broker is kombu's filesystem transport: no server needed. It
+# loses a message whose worker dies, which the database leases and the reaper
+# in integrations.tasks cover. Its in and out folders must be one folder.
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(BROKER_DIR),
+        "data_folder_out": str(BROKER_DIR),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Integrations -----------------------------------------------------------
+# Timeouts and retry budgets per environment: a developer wants a quick
+# failure, production rides out a slow LMS. Each integration may override
+# them in the admin or its declarative file.
+INTEGRATIONS_HTTP_DEFAULTS = {
+    "development": {
+        "connect_timeout": 3.0,
+        "read_timeout": 10.0,
+        "retry_budget": 30.0,
+        "max_retries": 3,
+    },
+    "production": {
+        "connect_timeout": 5.0,
+        "read_timeout": 30.0,
+        "retry_budget": 120.0,
+        "max_retries": 5,
+    },
+}[PORTAL_ENV]
+INTEGRATIONS_HTTP_DEFAULTS.update(
+    {
+        key: env.float("INTEGRATIONS_" + key.upper())
+        for key in ("connect_timeout", "read_timeout", "retry_budget")
+        if env.str("INTEGRATIONS_" + key.upper(), default="")
+    }
+)
+INTEGRATIONS_SYNC_LEASE_SECONDS = env.int("INTEGRATIONS_SYNC_LEASE_SECONDS", default=300)
+
+# --- Logging ----------------------------------------------------------------
+# One redaction filter sits on every handler, so a secret that slips into a
+# log call is masked whatever logger emitted it.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
+    "formatters": {
+        "structured": {
+            "()": "integrations.redaction.StructuredFormatter",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_secrets"],
+            "formatter": "structured",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # These libraries log request URLs (with query tokens) or bodies at
+        # debug level; keep them at WARNING whatever LOG_LEVEL says.
+        "urllib3": {"level": "WARNING"},
+        "requests": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+        "canvasapi": {"level": "WARNING"},
+    },
+}

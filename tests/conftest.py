@@ -1,0 +1,37 @@
+"""Suite-wide fixtures.
+
+Services: PostgreSQL and Redis are used when DATABASE_URL / CACHE_URL /
+CELERY_BROKER_URL point at them. Tests marked ``services`` skip when a
+service is unreachable, unless PORTAL_REQUIRE_SERVICES=1 (CI), where that is
+a failure.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings, tmp_path):
+    """Give each test a private cache unless CACHE_URL selects a real one."""
+    if not os.environ.get("CACHE_URL"):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": f"test-{tmp_path.name}",
+            }
+        }
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip (or fail, when PORTAL_REQUIRE_SERVICES=1) for an unreachable service."""
+    if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} is required but not reachable: {reason}")
+    pytest.skip(f"{name} not reachable: {reason}")
