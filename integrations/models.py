@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from integrations import crypto
-from integrations.errors import CredentialDecryptionError
+from integrations.errors import ConfigurationError, CredentialDecryptionError
 from integrations.fields import EncryptedTextField
 
 
@@ -94,6 +94,27 @@ class Integration(models.Model):
         except UnknownProvider as error:
             raise ValidationError({"provider": str(error)}) from error
         validate_integration(self, provider)
+
+    def secret(self, key: str, *, required: bool = True) -> str:
+        """Return the decrypted credential ``key`` and mark it used.
+
+        Raise ConfigurationError when a required credential is missing and
+        CredentialDecryptionError when no configured key decrypts it.
+        """
+        credential = self.credentials.filter(key=key).first()
+        if credential is None or not credential.value:
+            if required:
+                raise ConfigurationError(
+                    f"Integration '{self.name}' has no credential '{key}'; add it in the "
+                    "admin or in the integrations file.",
+                    integration=self.name,
+                    details={"credential": key},
+                )
+            return ""
+        credential.integration = self
+        value = credential.reveal()
+        credential.mark_used()
+        return value
 
     def last_run(self) -> SyncRun | None:
         """Return the most recent sync run, if any."""
