@@ -29,7 +29,9 @@ class Integration(models.Model):
         unique=True,
         help_text="Unique, URL-safe name, used in commands and webhook URLs.",
     )
-    provider = models.CharField(max_length=50, help_text="Provider slug, e.g. 'canvas'.")
+    provider = models.CharField(
+        max_length=50, help_text="Provider slug, e.g. 'canvas'."
+    )
     base_url = models.URLField(max_length=500, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
@@ -51,7 +53,9 @@ class Integration(models.Model):
     connect_timeout = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.1)]
     )
-    read_timeout = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.1)])
+    read_timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.1)]
+    )
     retry_budget = models.FloatField(
         null=True,
         blank=True,
@@ -59,7 +63,9 @@ class Integration(models.Model):
         help_text="Seconds all retries of one call may take together.",
     )
     rate_limit_requests = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests allowed per window; empty: provider default."
+        null=True,
+        blank=True,
+        help_text="Requests allowed per window; empty: provider default.",
     )
     rate_limit_window = models.PositiveIntegerField(
         null=True, blank=True, help_text="Window length in seconds."
@@ -138,7 +144,9 @@ class Credential(models.Model):
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="credentials"
     )
-    key = models.SlugField(max_length=100, help_text="Credential key, e.g. 'access_token'.")
+    key = models.SlugField(
+        max_length=100, help_text="Credential key, e.g. 'access_token'."
+    )
     kind = models.CharField(
         max_length=20, choices=CredentialKind.choices, default=CredentialKind.API_KEY
     )
@@ -146,7 +154,10 @@ class Credential(models.Model):
     refresh_token = EncryptedTextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     hint = models.CharField(
-        max_length=12, blank=True, editable=False, help_text="Masked hint: last four characters."
+        max_length=12,
+        blank=True,
+        editable=False,
+        help_text="Masked hint: last four characters.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -154,7 +165,9 @@ class Credential(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["integration", "key"], name="unique_credential_key")
+            models.UniqueConstraint(
+                fields=["integration", "key"], name="unique_credential_key"
+            )
         ]
         ordering = ["integration", "key"]
 
@@ -223,7 +236,10 @@ class SyncRun(models.Model):
     )
     stream = models.CharField(max_length=50)
     status = models.CharField(
-        max_length=20, choices=SyncStatus.choices, default=SyncStatus.QUEUED, db_index=True
+        max_length=20,
+        choices=SyncStatus.choices,
+        default=SyncStatus.QUEUED,
+        db_index=True,
     )
     full = models.BooleanField(default=False, help_text="Full resync requested.")
     trigger = models.CharField(max_length=20, default="manual")
@@ -245,8 +261,21 @@ class SyncRun(models.Model):
     failed = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=50, blank=True)
     error_summary = models.TextField(blank=True)
+    failures = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A sample of the records that failed, with why.",
+    )
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Not before this (rate limit waits).",
+    )
+    offered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker was last sent this run."
+    )
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -284,5 +313,6 @@ class HealthCheckResult(models.Model):
         ordering = ["-checked_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.integration_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
-
+        return (
+            f"{self.integration_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
+        )

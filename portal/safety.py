@@ -4,7 +4,8 @@ Settings import this module before Django is configured, so it depends on
 nothing but the standard library.
 """
 
-DEVELOPMENT_SECRET_KEY = "django-insecure-orcatech-development-only-never-use-in-production"
+# A published development default; production refuses it.
+DEVELOPMENT_SECRET_KEY = "django-insecure-orcatech-development-only"  # noqa: S105
 # A fixed, published Fernet key: development data is encrypted for real, but
 # anyone can read it, which is why production refuses it.
 DEVELOPMENT_ENCRYPTION_KEY = "XIogankYnNXpmpR_IWlsgb2G-qvnyQxi2SO-_0lkCVc="

@@ -31,7 +31,8 @@ FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=[safety.DEVELOPMENT_ENCRYPTION_KEY]
 )
 ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
+    "ALLOWED_HOSTS",
+    default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"],
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INTEGRATIONS_ALLOW_PRIVATE_HOSTS = env.list(
@@ -115,18 +116,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60)
+    )
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
 # The cache carries the shared rate-limit windows and the HTTP response cache,
 # so the embedded default is a file cache every local process sees.
-CACHES = {
-    "default": env.cache(
-        "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"
-    )
-}
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 
 # --- Auth -------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -134,7 +133,9 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -156,7 +157,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=31536000 if IS_PRODUCTION else 0
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = IS_PRODUCTION
 SECURE_HSTS_PRELOAD = IS_PRODUCTION
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -228,7 +231,9 @@ INTEGRATIONS_HTTP_DEFAULTS.update(
         if env.str("INTEGRATIONS_" + key.upper(), default="")
     }
 )
-INTEGRATIONS_SYNC_LEASE_SECONDS = env.int("INTEGRATIONS_SYNC_LEASE_SECONDS", default=300)
+INTEGRATIONS_SYNC_LEASE_SECONDS = env.int(
+    "INTEGRATIONS_SYNC_LEASE_SECONDS", default=300
+)
 
 # --- Logging ----------------------------------------------------------------
 # One redaction filter sits on every handler, so a secret that slips into a

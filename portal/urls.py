@@ -3,7 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal import views
+
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
 ]

@@ -23,7 +23,10 @@ class SyncedRecord(models.Model):
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     content_hash = models.CharField(max_length=64, editable=False)
     seen_in_pass = models.PositiveBigIntegerField(
-        null=True, blank=True, editable=False, help_text="Sync pass that last saw this row."
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Sync pass that last saw this row.",
     )
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -63,7 +66,8 @@ class Course(SyncedRecord):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "external_id"], name="unique_course_per_integration"
+                fields=["integration", "external_id"],
+                name="unique_course_per_integration",
             )
         ]
 
@@ -74,16 +78,21 @@ class Course(SyncedRecord):
 class Assignment(SyncedRecord):
     """A piece of graded work in a course."""
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="assignments")
+    course = models.ForeignKey(
+        Course, on_delete=models.CASCADE, related_name="assignments"
+    )
     title = models.CharField(max_length=500)
     due_at = models.DateTimeField(null=True, blank=True)
-    points_possible = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    points_possible = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "external_id"], name="unique_assignment_per_integration"
+                fields=["integration", "external_id"],
+                name="unique_assignment_per_integration",
             )
         ]
 
@@ -100,7 +109,9 @@ class LearnerIdentity(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learner_identities"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="learner_identities",
     )
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="+"
@@ -146,7 +157,9 @@ class EnrollmentState(models.TextChoices):
 class Enrollment(SyncedRecord):
     """A learner in a course, with a role and a state."""
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey(
+        Course, on_delete=models.CASCADE, related_name="enrollments"
+    )
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
     )
@@ -161,7 +174,8 @@ class Enrollment(SyncedRecord):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "external_id"], name="unique_enrollment_per_integration"
+                fields=["integration", "external_id"],
+                name="unique_enrollment_per_integration",
             )
         ]
 
@@ -172,7 +186,9 @@ class Enrollment(SyncedRecord):
 class Progress(SyncedRecord):
     """A learner's percent, grade and completion in a course."""
 
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="progress")
+    course = models.ForeignKey(
+        Course, on_delete=models.CASCADE, related_name="progress"
+    )
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="progress"
     )
@@ -190,7 +206,8 @@ class Progress(SyncedRecord):
         verbose_name_plural = "progress"
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "external_id"], name="unique_progress_per_integration"
+                fields=["integration", "external_id"],
+                name="unique_progress_per_integration",
             ),
             models.CheckConstraint(
                 condition=models.Q(percent__gte=0) & models.Q(percent__lte=100),

@@ -1,0 +1,1 @@
+"""The sync engine: runs, leases, upserts, deletion marks and previews."""

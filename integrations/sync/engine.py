@@ -1,0 +1,324 @@
+"""Run syncs: fetch pages from a provider's stream and store them.
+
+At-least-once fetching plus idempotent upserts keyed by (integration,
+external_id) gives exactly-once results. Each page is stored in one
+transaction together with the cursor that follows it, so a run killed at any
+point resumes after its last committed page. Only the holder of the
+integration's lease (integrations.sync.leases) writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import errors
+from integrations.models import HealthStatus, Integration, SyncRun, SyncStatus
+from integrations.providers.base import StreamContext
+from integrations.redaction import redact_text
+from integrations.registry import UnknownProvider, get_provider
+from integrations.sync import leases
+from integrations.sync.upsert import live_count, mark_missing_deleted, store_page
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[SyncRun], None]
+
+#: How often a run may be re-queued (rate limits, lost workers) before it fails.
+MAX_ATTEMPTS = 5
+_COUNTERS = ("pages", "fetched", "created", "updated", "unchanged", "deleted", "failed")
+_MAX_FAILURE_SAMPLES = 20
+
+
+class LeaseLost(Exception):
+    """The run's lease expired or was taken over; stop without writing more."""
+
+
+class RunCancelled(Exception):
+    """An admin cancelled the run while it was going."""
+
+
+def execute_run(
+    run_id: int, *, owner: str, progress: ProgressCallback | None = None
+) -> SyncRun:
+    """Execute the queued runs of ``run_id``'s integration, oldest first.
+
+    Holding the integration's lease, the worker drains its queue in order, so
+    courses are stored before the assignments that refer to them. When the
+    lease is held elsewhere the run stays queued with ``next_attempt_at`` set
+    and the sweeper offers it again later. Integration errors end up in the
+    runs, never raised. Calling it for a run that is no longer queued does
+    nothing, so duplicate task deliveries are harmless.
+    """
+    run = SyncRun.objects.select_related("integration").get(pk=run_id)
+    if run.status != SyncStatus.QUEUED:
+        return run
+    integration = run.integration
+
+    if not leases.acquire(integration.pk, owner):
+        # The holder drains this run too; if it finished just before the run
+        # was queued, the sweeper offers the run again on its next pass.
+        SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+            offered_at=None
+        )
+        logger.info(
+            "sync.run.lease_busy",
+            extra={"integration": integration.name, "run_id": run.pk},
+        )
+        return SyncRun.objects.get(pk=run.pk)
+
+    try:
+        while True:
+            next_run = _next_due_run(integration)
+            if next_run is None:
+                break
+            _execute_claimed(next_run, integration, owner, progress)
+    finally:
+        leases.release(integration.pk, owner)
+    return SyncRun.objects.get(pk=run.pk)
+
+
+def execute_runs_in_process(
+    runs: list[SyncRun],
+    integration: Integration,
+    *,
+    owner: str,
+    progress: ProgressCallback | None,
+) -> list[SyncRun]:
+    """Execute ``runs`` in order while the caller holds the lease."""
+    for run in runs:
+        run.refresh_from_db()
+        if run.status == SyncStatus.QUEUED:
+            _execute_claimed(run, integration, owner, progress)
+    return [SyncRun.objects.get(pk=run.pk) for run in runs]
+
+
+def _next_due_run(integration: Integration) -> SyncRun | None:
+    now = timezone.now()
+    queued = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED)
+    due = queued.exclude(next_attempt_at__gt=now)
+    return due.order_by("created_at", "id").first()
+
+
+def _claim(run: SyncRun, owner: str) -> bool:
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+        status=SyncStatus.RUNNING,
+        started_at=run.started_at or now,
+        attempts=run.attempts + 1,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=leases.lease_seconds()),
+        pass_number=run.pass_number or run.pk,
+        next_attempt_at=None,
+    )
+    if claimed:
+        run.refresh_from_db()
+    return claimed == 1
+
+
+def _execute_claimed(
+    run: SyncRun,
+    integration: Integration,
+    owner: str,
+    progress: ProgressCallback | None,
+) -> None:
+    if not _claim(run, owner):
+        return
+    log_context = {
+        "integration": integration.name,
+        "stream": run.stream,
+        "run_id": run.pk,
+    }
+    logger.info("sync.run.started", extra=log_context)
+
+    try:
+        provider = get_provider(integration.provider)
+        stream = provider.stream(integration, run.stream)
+        client = provider.build_client(integration)
+        context = StreamContext(
+            integration=integration,
+            client=client,
+            settings=dict(integration.settings),
+            full=run.full,
+        )
+        completed_cursor = _fetch_and_store(run, stream, context, owner, progress)
+        if completed_cursor:
+            _finish_pass(run, integration, stream.record_type, owner)
+    except RunCancelled:
+        logger.info("sync.run.cancelled", extra=log_context)
+    except LeaseLost:
+        logger.warning("sync.run.lease_lost", extra=log_context)
+    except errors.RateLimited as error:
+        _requeue_after_rate_limit(run, error, log_context)
+    except errors.IntegrationError as error:
+        _fail(run, error.code, str(error), log_context)
+        if isinstance(
+            error, errors.AuthenticationFailed | errors.CredentialDecryptionError
+        ):
+            _mark_unhealthy(integration, str(error))
+    except (UnknownProvider, KeyError) as error:
+        _fail(run, "configuration_error", str(error), log_context)
+    except Exception as error:
+        logger.exception("sync.run.crashed", extra=log_context)
+        _fail(
+            run,
+            "internal_error",
+            f"Internal error: {type(error).__name__}",
+            log_context,
+        )
+    if progress is not None:
+        run.refresh_from_db()
+        progress(run)
+
+
+def _fetch_and_store(
+    run: SyncRun,
+    stream,
+    context: StreamContext,
+    owner: str,
+    progress: ProgressCallback | None,
+) -> bool:
+    """Store every page from the run's cursor on; True when the pass completed."""
+    cursor = run.cursor
+    pass_number = run.pass_number or run.pk
+    for page in stream.pages(context, cursor):
+        with transaction.atomic():
+            result = store_page(
+                context.integration,
+                stream.record_type,
+                page.records,
+                pass_number,
+                force=run.full,
+            )
+            failures = (run.failures + page.failures + result.failures)[
+                :_MAX_FAILURE_SAMPLES
+            ]
+            run.pages += 1
+            run.fetched += page.fetched or len(page.records)
+            run.created += result.created
+            run.updated += result.updated
+            run.unchanged += result.unchanged
+            run.failed += result.failed + len(page.failures)
+            run.failures = failures
+            run.cursor = page.next_cursor
+            _save_progress(run, owner)
+        if progress is not None:
+            progress(run)
+        if page.next_cursor is None:
+            return True
+    return True
+
+
+def _save_progress(run: SyncRun, owner: str) -> None:
+    """Store counts and cursor, renewing the leases; raise if the run was lost."""
+    now = timezone.now()
+    expires = now + timedelta(seconds=leases.lease_seconds())
+    saved = SyncRun.objects.filter(
+        pk=run.pk, status=SyncStatus.RUNNING, lease_owner=owner
+    ).update(
+        cursor=run.cursor,
+        failures=run.failures,
+        lease_expires_at=expires,
+        **{name: getattr(run, name) for name in _COUNTERS},
+    )
+    if saved != 1:
+        status = (
+            SyncRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+        )
+        if status == SyncStatus.CANCELLED:
+            raise RunCancelled()
+        raise LeaseLost()
+    if not leases.renew(run.integration_id, owner):
+        raise LeaseLost()
+
+
+def _finish_pass(
+    run: SyncRun, integration: Integration, record_type: str, owner: str
+) -> None:
+    pass_number = run.pass_number or run.pk
+    with transaction.atomic():
+        if (
+            run.fetched == 0
+            and run.resumed_from_id is None
+            and live_count(integration, record_type)
+        ):
+            # An empty answer from a source that had rows is far more often a
+            # broken endpoint or mapping than a real mass deletion.
+            run.error_summary = (
+                "The source returned no records, so nothing was marked deleted; "
+                "check the endpoint if rows really were removed."
+            )
+            run.deleted = 0
+        else:
+            run.deleted = mark_missing_deleted(integration, record_type, pass_number)
+        finished = SyncRun.objects.filter(
+            pk=run.pk, status=SyncStatus.RUNNING, lease_owner=owner
+        ).update(
+            status=SyncStatus.SUCCEEDED,
+            deleted=run.deleted,
+            error_summary=run.error_summary,
+            cursor=None,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        if finished != 1:
+            raise LeaseLost()
+    logger.info(
+        "sync.run.succeeded",
+        extra={
+            "integration": integration.name,
+            "stream": run.stream,
+            "run_id": run.pk,
+            "created_count": run.created,
+            "updated_count": run.updated,
+            "unchanged_count": run.unchanged,
+            "deleted_count": run.deleted,
+            "failed_count": run.failed,
+        },
+    )
+
+
+def _fail(run: SyncRun, code: str, summary: str, log_context: dict) -> None:
+    SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+        status=SyncStatus.FAILED,
+        error_code=code[:50],
+        error_summary=redact_text(summary)[:2000],
+        finished_at=timezone.now(),
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    logger.warning("sync.run.failed", extra={**log_context, "error_code": code})
+
+
+def _requeue_after_rate_limit(
+    run: SyncRun, error: errors.RateLimited, log_context: dict
+) -> None:
+    run.refresh_from_db()
+    if run.attempts >= MAX_ATTEMPTS:
+        _fail(run, error.code, str(error), log_context)
+        return
+    retry_at = error.retry_at or timezone.now() + timedelta(minutes=1)
+    SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+        status=SyncStatus.QUEUED,
+        next_attempt_at=retry_at,
+        error_code=error.code,
+        error_summary=redact_text(str(error))[:2000],
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    logger.info(
+        "sync.run.rate_limited", extra={**log_context, "retry_at": retry_at.isoformat()}
+    )
+
+
+def _mark_unhealthy(integration: Integration, reason: str) -> None:
+    Integration.objects.filter(pk=integration.pk).update(
+        health_status=HealthStatus.UNHEALTHY,
+        health_error=redact_text(reason)[:2000],
+        health_checked_at=timezone.now(),
+    )

@@ -1,0 +1,251 @@
+"""Create, queue, resume and reap sync runs.
+
+Every sync is a SyncRun row first and a Celery message second: the message is
+sent only after the row's transaction commits, and a lost message (the
+filesystem broker drops the one a killed worker held) is found again by the
+sweeper, because the row is still there.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations import errors
+from integrations.models import Integration, SyncRun, SyncStatus
+from integrations.registry import get_provider
+from integrations.sync import leases
+from integrations.sync.engine import (
+    MAX_ATTEMPTS,
+    ProgressCallback,
+    execute_runs_in_process,
+)
+
+logger = logging.getLogger(__name__)
+
+#: A queued run with no message seen for this long is offered to workers again.
+LOST_MESSAGE_GRACE = timedelta(minutes=5)
+
+
+class SyncInProgress(errors.IntegrationError):
+    """Another process holds the integration's sync lease."""
+
+    code = "sync_in_progress"
+
+
+def stream_names(
+    integration: Integration, streams: list[str] | None = None
+) -> list[str]:
+    """Return the streams to sync in dependency order, validating ``streams``."""
+    provider = get_provider(integration.provider)
+    available = [stream.name for stream in provider.streams(integration)]
+    if not streams:
+        return available
+    unknown = [name for name in streams if name not in available]
+    if unknown:
+        raise errors.ConfigurationError(
+            f"Integration '{integration.name}' has no stream {unknown[0]!r}; "
+            f"streams: {', '.join(available) or 'none'}.",
+            integration=integration.name,
+        )
+    return [name for name in available if name in streams]
+
+
+def _resumable(integration: Integration, stream: str) -> SyncRun | None:
+    """Return the last run of a stream if it stopped mid-pass and may resume."""
+    last = (
+        SyncRun.objects.filter(integration=integration, stream=stream)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is None or last.status != SyncStatus.FAILED or not last.cursor:
+        return None
+    return last
+
+
+def _create_run(
+    integration: Integration,
+    stream: str,
+    *,
+    full: bool,
+    trigger: str,
+    offer: bool = True,
+) -> SyncRun:
+    previous = None if full else _resumable(integration, stream)
+    run = SyncRun(
+        integration=integration,
+        stream=stream,
+        full=full,
+        trigger=trigger,
+        offered_at=timezone.now() if offer else None,
+    )
+    if previous is not None:
+        run.resumed_from = previous
+        run.cursor = previous.cursor
+        run.pass_number = previous.pass_number
+        run.full = previous.full
+    run.save()
+    return run
+
+
+def enqueue_sync(
+    integration: Integration,
+    *,
+    streams: list[str] | None = None,
+    full: bool = False,
+    trigger: str = "manual",
+) -> list[SyncRun]:
+    """Queue runs for the integration's streams and send them to workers.
+
+    A stream that already has a queued or running run is not queued twice;
+    its active run is returned instead, so a double click is harmless.
+    """
+    names = stream_names(integration, streams)
+    runs: list[SyncRun] = []
+    with transaction.atomic():
+        active = {
+            run.stream: run
+            for run in SyncRun.objects.filter(
+                integration=integration, status__in=SyncRun.ACTIVE_STATUSES
+            )
+        }
+        for name in names:
+            run = active.get(name) or _create_run(
+                integration, name, full=full, trigger=trigger
+            )
+            runs.append(run)
+        new_ids = [run.pk for run in runs if run.stream not in active]
+        transaction.on_commit(lambda: _send(new_ids))
+    return runs
+
+
+def _send(run_ids: list[int]) -> None:
+    from integrations.tasks import run_sync
+
+    for run_id in run_ids:
+        run_sync.delay(run_id)
+
+
+def run_sync_now(
+    integration: Integration,
+    *,
+    streams: list[str] | None = None,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+    trigger: str = "cli",
+) -> list[SyncRun]:
+    """Sync in the calling process, no worker needed; return the finished runs.
+
+    Raise SyncInProgress when a worker (or another command) is syncing the
+    same integration.
+    """
+    names = stream_names(integration, streams)
+    owner = leases.new_owner("cli")
+    if not leases.acquire(integration.pk, owner):
+        raise SyncInProgress(
+            f"A sync of '{integration.name}' is already running; wait for it or "
+            "cancel it in the admin.",
+            integration=integration.name,
+        )
+    try:
+        runs = [
+            _create_run(integration, name, full=full, trigger=trigger, offer=False)
+            for name in names
+        ]
+        return execute_runs_in_process(
+            runs, integration, owner=owner, progress=progress
+        )
+    finally:
+        leases.release(integration.pk, owner)
+
+
+def cancel_run(run: SyncRun) -> bool:
+    """Cancel a queued or running run; a running one stops after its page."""
+    cancelled = SyncRun.objects.filter(
+        pk=run.pk, status__in=SyncRun.ACTIVE_STATUSES
+    ).update(
+        status=SyncStatus.CANCELLED, finished_at=timezone.now(), error_code="cancelled"
+    )
+    return cancelled == 1
+
+
+def reap_expired_runs() -> list[SyncRun]:
+    """Fail runs whose worker died and queue runs that resume them.
+
+    A run whose lease expired while running lost its worker (killed, out of
+    memory, machine gone). Its committed pages stay; the new run continues
+    from its cursor in the same pass, so the end result is as if nothing
+    happened.
+    """
+    now = timezone.now()
+    resumed: list[SyncRun] = []
+    expired = SyncRun.objects.filter(
+        status=SyncStatus.RUNNING, lease_expires_at__lt=now
+    ).select_related("integration")
+    for run in expired:
+        with transaction.atomic():
+            reaped = SyncRun.objects.filter(
+                pk=run.pk, status=SyncStatus.RUNNING, lease_expires_at__lt=now
+            ).update(
+                status=SyncStatus.FAILED,
+                error_code="worker_lost",
+                error_summary=(
+                    "The worker running this sync stopped (killed or crashed); "
+                    "a new run resumes from the last stored page."
+                ),
+                finished_at=now,
+            )
+            if not reaped:
+                continue
+            leases.release(run.integration_id, run.lease_owner)
+            if run.attempts >= MAX_ATTEMPTS:
+                logger.warning(
+                    "sync.run.gave_up",
+                    extra={"integration": run.integration.name, "run_id": run.pk},
+                )
+                continue
+            new_run = SyncRun.objects.create(
+                integration=run.integration,
+                stream=run.stream,
+                full=run.full,
+                trigger="resume",
+                resumed_from=run,
+                cursor=run.cursor,
+                pass_number=run.pass_number or run.pk,
+                attempts=run.attempts,
+                offered_at=now,
+            )
+            resumed.append(new_run)
+            transaction.on_commit(lambda run_id=new_run.pk: _send([run_id]))
+        logger.warning(
+            "sync.run.reaped",
+            extra={"integration": run.integration.name, "run_id": run.pk},
+        )
+    return resumed
+
+
+def requeue_due_runs() -> int:
+    """Send queued runs that are due, or whose message was lost, to workers.
+
+    Due: no wait pending (``next_attempt_at`` passed or unset). Offered: never,
+    or longer ago than LOST_MESSAGE_GRACE without being taken.
+    """
+    now = timezone.now()
+    due = (
+        SyncRun.objects.filter(status=SyncStatus.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(offered_at__isnull=True) | Q(offered_at__lt=now - LOST_MESSAGE_GRACE))
+    )
+    run_ids = list(due.order_by("created_at", "id").values_list("id", flat=True)[:500])
+    if not run_ids:
+        return 0
+    with transaction.atomic():
+        SyncRun.objects.filter(pk__in=run_ids, status=SyncStatus.QUEUED).update(
+            offered_at=now
+        )
+        transaction.on_commit(lambda: _send(run_ids))
+    return len(run_ids)

@@ -1,0 +1,257 @@
+"""Store pages of normalized records as portal rows, idempotently.
+
+A page is written with a handful of queries whatever its size: one to load
+the rows it touches, one ``bulk_create`` for new rows, one ``bulk_update``
+for changed rows, one UPDATE marking unchanged rows as seen in this pass.
+Unchanged rows (same content hash) are never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from integrations.models import Integration
+from integrations.records import Record
+from integrations.sync.identity import resolve_learners
+from portal.learning.models import Assignment, Course, Enrollment, Progress
+
+#: Portal fields each record type carries besides the common ones.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "course": ("title", "code", "state", "starts_at", "ends_at", "url"),
+    "assignment": ("title", "due_at", "points_possible"),
+    "enrollment": ("role", "state"),
+    "progress": ("percent", "grade", "completed_at"),
+}
+RECORD_MODELS: dict[str, type[models.Model]] = {
+    "course": Course,
+    "assignment": Assignment,
+    "enrollment": Enrollment,
+    "progress": Progress,
+}
+_COMMON_FIELDS = ("remote_created_at", "remote_updated_at")
+_MAX_FAILURE_SAMPLES = 20
+
+
+@dataclass
+class PageResult:
+    """What storing one page did."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, external_id: str, reason: str) -> None:
+        """Count a record that could not be stored, keeping a sample of why."""
+        self.failed += 1
+        if len(self.failures) < _MAX_FAILURE_SAMPLES:
+            self.failures.append({"external_id": external_id, "reason": reason})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value else "NaN"
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def record_hash(record: Record) -> str:
+    """Return a stable SHA-256 of a normalized record, for change detection."""
+    payload = json.dumps(_canonical(record), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _model_values(record: Record, record_type: str) -> dict[str, Any]:
+    values = {name: record.get(name) for name in _COMMON_FIELDS}
+    for name in RECORD_FIELDS[record_type]:
+        if name in record:
+            values[name] = record[name]
+    for name in ("code", "url", "grade"):
+        if name in values and values[name] is None:
+            values[name] = ""
+    if "state" in values and not values["state"]:
+        values.pop("state")
+    if "role" in values and not values["role"]:
+        values.pop("role")
+    if "percent" in values:
+        values["percent"] = _as_percent(values["percent"])
+    return values
+
+
+def _as_percent(value: Any) -> Decimal:
+    try:
+        percent = Decimal(str(value if value is not None else 0))
+    except InvalidOperation as error:
+        raise ValueError(f"percent {value!r} is not a number") from error
+    if not Decimal(0) <= percent <= Decimal(100):
+        raise ValueError(f"percent {percent} is outside 0..100")
+    return percent.quantize(Decimal("0.01"))
+
+
+def dedupe(records: list[Record]) -> list[Record]:
+    """Keep the last record of each external id (a page may repeat one)."""
+    by_id: dict[str, Record] = {}
+    for record in records:
+        by_id[str(record["external_id"])] = record
+    return list(by_id.values())
+
+
+def store_page(
+    integration: Integration,
+    record_type: str,
+    records: list[Record],
+    pass_number: int,
+    *,
+    force: bool = False,
+) -> PageResult:
+    """Upsert ``records`` of ``record_type`` and mark them seen in the pass.
+
+    With ``force`` every record is rewritten even when its hash is unchanged
+    (a full resync). Records that cannot be stored are counted as failed with
+    a reason; the rest of the page is stored. Call inside a transaction.
+    """
+    model = RECORD_MODELS[record_type]
+    result = PageResult()
+    records = dedupe(records)
+    if not records:
+        return result
+
+    parents = _load_parents(integration, record_type, records)
+    learners = _load_learners(integration, record_type, records)
+    external_ids = [str(record["external_id"]) for record in records]
+    existing = {
+        row.external_id: row
+        for row in model.objects.filter(
+            integration=integration, external_id__in=external_ids
+        )
+    }
+
+    now = timezone.now()
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
+    update_fields: set[str] = {
+        "content_hash",
+        "seen_in_pass",
+        "deleted_at",
+        "updated_at",
+    }
+    unchanged_ids: list[str] = []
+    for record in records:
+        external_id = str(record["external_id"])
+        try:
+            values = _model_values(record, record_type)
+            values.update(_relations(record, record_type, parents, learners))
+        except (KeyError, ValueError) as error:
+            result.fail(external_id, str(error))
+            continue
+        digest = record_hash(record)
+        row = existing.get(external_id)
+        if row is None:
+            to_create.append(
+                model(
+                    integration=integration,
+                    external_id=external_id,
+                    content_hash=digest,
+                    seen_in_pass=pass_number,
+                    **values,
+                )
+            )
+        elif row.content_hash == digest and row.deleted_at is None and not force:
+            unchanged_ids.append(external_id)
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.content_hash = digest
+            row.seen_in_pass = pass_number
+            row.deleted_at = None
+            row.updated_at = now
+            update_fields.update(values)
+            to_update.append(row)
+
+    if to_create:
+        model.objects.bulk_create(to_create)
+    if to_update:
+        model.objects.bulk_update(to_update, sorted(update_fields))
+    if unchanged_ids:
+        model.objects.filter(
+            integration=integration, external_id__in=unchanged_ids
+        ).update(seen_in_pass=pass_number)
+    result.created = len(to_create)
+    result.updated = len(to_update)
+    result.unchanged = len(unchanged_ids)
+    return result
+
+
+def _load_parents(
+    integration: Integration, record_type: str, records: list[Record]
+) -> dict[str, int]:
+    if record_type == "course":
+        return {}
+    course_ids = {str(record.get("course_external_id", "")) for record in records}
+    rows = Course.objects.filter(integration=integration, external_id__in=course_ids)
+    return dict(rows.values_list("external_id", "id"))
+
+
+def _load_learners(
+    integration: Integration, record_type: str, records: list[Record]
+) -> dict[str, int]:
+    if record_type not in ("enrollment", "progress"):
+        return {}
+    refs = [record["learner"] for record in records if record.get("learner")]
+    return resolve_learners(integration, refs)
+
+
+def _relations(
+    record: Record, record_type: str, parents: dict[str, int], learners: dict[str, int]
+) -> dict[str, Any]:
+    if record_type == "course":
+        return {}
+    course_external_id = str(record.get("course_external_id", ""))
+    if course_external_id not in parents:
+        raise KeyError(
+            f"course {course_external_id!r} is not synced (sync courses first)"
+        )
+    relations: dict[str, Any] = {"course_id": parents[course_external_id]}
+    if record_type in ("enrollment", "progress"):
+        learner = record.get("learner") or {}
+        remote_user_id = str(learner.get("remote_user_id", ""))
+        if remote_user_id not in learners:
+            raise KeyError(
+                f"learner {remote_user_id!r} could not be matched or created"
+            )
+        relations["learner_id"] = learners[remote_user_id]
+    return relations
+
+
+def mark_missing_deleted(
+    integration: Integration, record_type: str, pass_number: int
+) -> int:
+    """Mark rows of a complete pass that the pass did not see as deleted."""
+    model = RECORD_MODELS[record_type]
+    now = timezone.now()
+    gone = model.objects.filter(
+        integration=integration, deleted_at__isnull=True
+    ).exclude(seen_in_pass=pass_number)
+    return gone.update(deleted_at=now, updated_at=now)
+
+
+def live_count(integration: Integration, record_type: str) -> int:
+    """Count the rows of a record type not marked deleted."""
+    model = RECORD_MODELS[record_type]
+    return model.objects.filter(
+        integration=integration, deleted_at__isnull=True
+    ).count()
