@@ -13,10 +13,13 @@ import environ
 from portal import safety
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Where the embedded mode keeps its files: the SQLite database, the file
+# cache and the filesystem broker's messages (docs/embedded-mode.md).
+VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 PORTAL_ENV = env.str("PORTAL_ENV", default="development")
 if PORTAL_ENV not in ("development", "production"):
@@ -115,17 +118,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A fresh clone has no var/ yet, and SQLite does not create folders.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
     DATABASES["default"].setdefault(
         "CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60)
     )
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django 6 behaviour now: a URL typed without a scheme is taken as https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # --- Cache ------------------------------------------------------------------
 # The cache carries the shared rate-limit windows and the HTTP response cache,
-# so the embedded default is a file cache every local process sees.
+# so the embedded default is a file cache every local process sees. A redis://
+# URL always selects Django's own RedisCache (which needs only `redis`), even
+# where django-redis happens to be installed.
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
+    CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
 
 # --- Auth -------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -185,14 +197,21 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------
 # The embedded broker is kombu's filesystem transport: no server needed. It
 # loses a message whose worker dies, which the database leases and the reaper
-# in integrations.tasks cover. Its in and out folders must be one folder.
+# in integrations.tasks cover. Its in and out folders must be one folder;
+# portal/celery.py creates it. Kombu puts its control folder (broadcasts) in
+# the working directory unless told otherwise.
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# "localhost" only keeps kombu from warning that no host name was given.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # Seconds between looks into the folder when it is empty; kombu's 1 s
+        # default adds up with late acknowledgement, one message at a time.
+        "polling_interval": 0.2,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
@@ -202,9 +221,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes each periodic task's last run time after this many sends (the
+# admin shows it); Celery's default waits three minutes.
+CELERY_BEAT_SYNC_EVERY = env.int("CELERY_BEAT_SYNC_EVERY", default=1)
+# No result backend is used, so there is nothing for a cleanup task to expire.
+CELERY_RESULT_EXPIRES = None
 CELERY_TIMEZONE = TIME_ZONE
+# Seconds between runs of the reaper and the sweeper (integrations.tasks).
+INTEGRATIONS_MAINTENANCE_INTERVAL = env.int(
+    "INTEGRATIONS_MAINTENANCE_INTERVAL", default=30
+)
 
 # --- Integrations -----------------------------------------------------------
 # Timeouts and retry budgets per environment: a developer wants a quick
@@ -231,6 +258,11 @@ INTEGRATIONS_HTTP_DEFAULTS.update(
         if env.str("INTEGRATIONS_" + key.upper(), default="")
     }
 )
+# How a remote user is matched to an existing portal user the first time a
+# sync sees them: "email" (case-insensitive) or "none" (always a new user).
+PORTAL_LEARNER_MATCH = env.str("PORTAL_LEARNER_MATCH", default="email")
+if PORTAL_LEARNER_MATCH not in ("email", "none"):
+    raise safety.UnsafeConfiguration("PORTAL_LEARNER_MATCH must be 'email' or 'none'.")
 INTEGRATIONS_SYNC_LEASE_SECONDS = env.int(
     "INTEGRATIONS_SYNC_LEASE_SECONDS", default=300
 )

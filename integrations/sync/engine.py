@@ -159,7 +159,9 @@ def _execute_claimed(
         if isinstance(
             error, errors.AuthenticationFailed | errors.CredentialDecryptionError
         ):
-            _mark_unhealthy(integration, str(error))
+            _mark_unhealthy(
+                integration, f"Authentication failed during a sync: {error}"
+            )
     except (UnknownProvider, KeyError) as error:
         _fail(run, "configuration_error", str(error), log_context)
     except Exception as error:
