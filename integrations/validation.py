@@ -25,14 +25,18 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def validate_settings(values: Any, schema: list[SettingField] | tuple) -> dict[str, Any]:
+def validate_settings(
+    values: Any, schema: list[SettingField] | tuple
+) -> dict[str, Any]:
     """Return ``values`` with defaults filled in, or raise ValidationError.
 
     The error's message dict maps each wrong setting to what is wrong with
     it, so the admin and ``integrations apply`` can name the field.
     """
     if not isinstance(values, dict):
-        raise ValidationError({"settings": "Settings must be a mapping of names to values."})
+        raise ValidationError(
+            {"settings": "Settings must be a mapping of names to values."}
+        )
 
     errors: dict[str, str] = {}
     known = {field.name: field for field in schema}
@@ -56,14 +60,18 @@ def validate_settings(values: Any, schema: list[SettingField] | tuple) -> dict[s
             cleaned[field.name] = values[field.name]
 
     if errors:
-        raise ValidationError({f"settings.{name}": message for name, message in errors.items()})
+        raise ValidationError(
+            {f"settings.{name}": message for name, message in errors.items()}
+        )
     return cleaned
 
 
 def _check_value(field: SettingField, value: Any) -> str:
     expected = _PYTHON_TYPES.get(field.type, (object,))
     # bool is an int in Python; a setting typed int must not accept True.
-    if not isinstance(value, expected) or (field.type in ("int", "float") and value is True):
+    if not isinstance(value, expected) or (
+        field.type in ("int", "float") and value is True
+    ):
         return f"Expected a value of type {field.type}, got {type(value).__name__}."
     if field.type == "choice" and value not in field.choices:
         return f"Must be one of: {', '.join(field.choices)}."
@@ -72,9 +80,17 @@ def _check_value(field: SettingField, value: Any) -> str:
             URLValidator(schemes=["http", "https"])(value)
         except ValidationError:
             return "Enter a valid http(s) URL."
-    if field.minimum is not None and isinstance(value, int | float) and value < field.minimum:
+    if (
+        field.minimum is not None
+        and isinstance(value, int | float)
+        and value < field.minimum
+    ):
         return f"Must be at least {field.minimum}."
-    if field.maximum is not None and isinstance(value, int | float) and value > field.maximum:
+    if (
+        field.maximum is not None
+        and isinstance(value, int | float)
+        and value > field.maximum
+    ):
         return f"Must be at most {field.maximum}."
     return ""
 
@@ -90,14 +106,25 @@ def validate_integration(integration: Integration, provider: Provider) -> None:
         try:
             check_url(integration.base_url, resolve=False)
         except Exception as error:  # UnsafeURLError carries a sentence for admins
-            errors.setdefault("base_url", []).append(getattr(error, "message", str(error)))
+            errors.setdefault("base_url", []).append(
+                getattr(error, "message", str(error))
+            )
     try:
-        integration.settings = validate_settings(integration.settings, provider.settings_schema)
+        integration.settings = validate_settings(
+            integration.settings, provider.settings_schema
+        )
     except ValidationError as error:
         errors.setdefault("settings", []).extend(
             f"{name.removeprefix('settings.')}: {message}"
             for name, messages in error.message_dict.items()
             for message in messages
         )
+    else:
+        try:
+            provider.validate_settings(integration.settings)
+        except ValidationError as error:
+            errors.setdefault("settings", []).extend(
+                error.message_dict.get("settings", error.messages)
+            )
     if errors:
         raise ValidationError(errors)

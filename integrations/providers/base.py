@@ -129,6 +129,14 @@ class Provider:
     supports_sink: ClassVar[bool] = False
     supports_write_back: ClassVar[bool] = False
 
+    def validate_settings(self, settings: dict[str, Any]) -> None:
+        """Check settings beyond the schema's types; raise ValidationError.
+
+        The schema check has already passed. Raise
+        ``ValidationError({"settings": [messages]})`` with messages that name
+        the path at fault. The default accepts everything.
+        """
+
     def streams(self, integration: Integration) -> list[Stream]:
         """Return the streams this integration can sync, in dependency order."""
         raise NotImplementedError

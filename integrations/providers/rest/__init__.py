@@ -1,0 +1,1 @@
+"""The generic REST provider: sync any JSON API the admin describes."""

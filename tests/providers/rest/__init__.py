@@ -1,0 +1,1 @@
+"""Tests of the generic REST provider and its fake JSON API."""
