@@ -10,6 +10,6 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from integrations import registry
+        from integrations import registry, signals  # noqa: F401 - connects handlers
 
         registry.autodiscover()
