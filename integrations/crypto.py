@@ -21,7 +21,9 @@ class UndecryptableSecret(Exception):
 @lru_cache(maxsize=8)
 def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty: set at least one key.")
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS is empty: set at least one key."
+        )
     fernets = []
     for position, key in enumerate(keys, start=1):
         try:

@@ -59,7 +59,9 @@ class IntegrationError(Exception):
         return {
             "code": self.code,
             "message": self.message,
-            "details": {key: value for key, value in details.items() if value not in ("", None)},
+            "details": {
+                key: value for key, value in details.items() if value not in ("", None)
+            },
         }
 
 
@@ -112,7 +114,9 @@ class RateLimited(TransientError):
     code = "rate_limited"
     retry_at: datetime | None = None
 
-    def __init__(self, message: str, *, retry_at: datetime | None = None, **kwargs: Any):
+    def __init__(
+        self, message: str, *, retry_at: datetime | None = None, **kwargs: Any
+    ):
         super().__init__(message, **kwargs)
         self.retry_at = retry_at
         if retry_at is not None:

@@ -8,6 +8,9 @@ from django.db import models
 
 from integrations import crypto
 
+#: Marks a serialized (dumpdata) value as ciphertext, not a new plaintext.
+SERIALIZED_PREFIX = "fernet:"
+
 
 class SealedSecret:
     """An encrypted value as loaded from the database; decrypts on demand.
@@ -54,13 +57,20 @@ class EncryptedTextField(models.TextField):
 
     description = "Text encrypted at rest"
 
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> SealedSecret:
+    def from_db_value(
+        self, value: Any, expression: Any, connection: Any
+    ) -> SealedSecret:
         return SealedSecret(value or "")
 
     def to_python(self, value: Any) -> Any:
         if value is None or isinstance(value, SealedSecret):
             return value
-        return str(value)
+        value = str(value)
+        # Fixtures carry the ciphertext with a prefix (see value_to_string), so
+        # loaddata restores it instead of encrypting the ciphertext again.
+        if value.startswith(SERIALIZED_PREFIX):
+            return SealedSecret(value.removeprefix(SERIALIZED_PREFIX))
+        return value
 
     def get_prep_value(self, value: Any) -> str:
         if value is None or value == "":
@@ -71,5 +81,5 @@ class EncryptedTextField(models.TextField):
 
     def value_to_string(self, obj: models.Model) -> str:
         # Fixtures and dumpdata get the ciphertext, never the plaintext.
-        value = self.value_from_object(obj)
-        return self.get_prep_value(value)
+        ciphertext = self.get_prep_value(self.value_from_object(obj))
+        return f"{SERIALIZED_PREFIX}{ciphertext}" if ciphertext else ""

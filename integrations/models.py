@@ -10,6 +10,7 @@ from django.utils import timezone
 from integrations import crypto
 from integrations.errors import ConfigurationError, CredentialDecryptionError
 from integrations.fields import EncryptedTextField
+from integrations.redaction import register_secret
 
 
 class HealthStatus(models.TextChoices):
@@ -198,7 +199,7 @@ class Credential(models.Model):
         if isinstance(value, str):
             return value
         try:
-            return value.reveal()
+            plaintext = value.reveal()
         except crypto.UndecryptableSecret as error:
             integration_name = self.integration.name if self.integration_id else "?"
             raise CredentialDecryptionError(
@@ -208,6 +209,9 @@ class Credential(models.Model):
                 integration=integration_name,
                 details={"credential": self.key, "field": field_name},
             ) from error
+        # Whatever path the secret takes next, log lines will mask it.
+        register_secret(plaintext)
+        return plaintext
 
     def mark_used(self) -> None:
         """Record that the credential was just used (one UPDATE, no save())."""

@@ -115,7 +115,9 @@ def validate_integration(integration: Integration, provider: Provider) -> None:
         )
     except ValidationError as error:
         errors.setdefault("settings", []).extend(
-            f"{name.removeprefix('settings.')}: {message}"
+            message
+            if name == "settings"
+            else f"{name.removeprefix('settings.')}: {message}"
             for name, messages in error.message_dict.items()
             for message in messages
         )

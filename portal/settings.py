@@ -289,6 +289,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers (console when DEBUG, mail to admins, the
+        # runserver request log) carry no redaction filter; route their
+        # records to the root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         # These libraries log request URLs (with query tokens) or bodies at
         # debug level; keep them at WARNING whatever LOG_LEVEL says.
         "urllib3": {"level": "WARNING"},

@@ -12,6 +12,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.leakcheck"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings, tmp_path):
