@@ -19,6 +19,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from integrations.redaction import redact_text
+
 logger = logging.getLogger(__name__)
 
 API_DOCS_URL = "/api/v1/docs/"
@@ -49,10 +51,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _staff_context(request: HttpRequest) -> dict[str, Any]:
-    from integrations.admin import latest_runs
-
+    from integrations.admin import latest_runs, provider_title
     from integrations.models import HealthStatus, Integration
-    from integrations.registry import UnknownProvider, get_provider
 
     context: dict[str, Any] = {
         "api_docs_url": API_DOCS_URL,
@@ -64,31 +64,26 @@ def _staff_context(request: HttpRequest) -> dict[str, Any]:
 
     integrations = list(Integration.objects.order_by("name"))
     runs = latest_runs(integrations)
-    rows = []
-    for integration in integrations:
-        try:
-            provider_title = (
-                get_provider(integration.provider).title or integration.provider
-            )
-        except UnknownProvider:
-            provider_title = f"{integration.provider} (not installed)"
-        rows.append(
-            {
-                "integration": integration,
-                "provider_title": provider_title,
-                "last_run": runs.get(integration.pk),
-            }
-        )
-
-    counts = Counter(integration.health_status for integration in integrations)
-    context["integration_rows"] = rows
-    context["health_summary"] = [
+    context["integration_rows"] = [
         {
-            "status": status.value,
-            "label": status.label,
-            "count": counts.get(status.value, 0),
+            "integration": integration,
+            "provider_title": provider_title(integration.provider),
+            "last_run": runs.get(integration.pk),
         }
-        for status in HealthStatus
+        for integration in integrations
+    ]
+
+    # Good news first, then what needs attention, then what is unknown.
+    order = (
+        HealthStatus.HEALTHY,
+        HealthStatus.DEGRADED,
+        HealthStatus.UNHEALTHY,
+        HealthStatus.UNKNOWN,
+    )
+    counts = Counter(integration.health_status for integration in integrations)
+    context["health_summary"] = [
+        {"status": status.value, "label": status.label, "count": counts[status.value]}
+        for status in order
     ]
     return context
 
@@ -200,7 +195,7 @@ class ProbeFailed(Exception):
 
 def describe_error(error: BaseException) -> str:
     """Describe an exception in one line with URL credentials masked."""
-    message = _URL_CREDENTIALS.sub(r"\g<scheme>***@", str(error)).strip()
+    message = _URL_CREDENTIALS.sub(r"\g<scheme>***@", redact_text(str(error))).strip()
     message = " ".join(message.split())
     if len(message) > _MAX_ERROR_LENGTH:
         message = message[: _MAX_ERROR_LENGTH - 1] + "…"
@@ -261,6 +256,8 @@ def _check_broker_folders(options: dict[str, Any]) -> None:
             "The filesystem broker has no data_folder_in/data_folder_out in "
             "CELERY_BROKER_TRANSPORT_OPTIONS."
         )
+    if options.get("control_folder"):
+        folders.add(options["control_folder"])
     for folder in sorted(str(folder) for folder in folders):
         if not os.path.isdir(folder):
             raise ProbeFailed(f"The broker folder {folder} does not exist; create it.")

@@ -16,6 +16,12 @@ pytest_plugins = ["tests.leakcheck"]
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Hash test users' passwords cheaply; production keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(settings, tmp_path):
     """Give each test a private cache unless CACHE_URL selects a real one."""
     if not os.environ.get("CACHE_URL"):

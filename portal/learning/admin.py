@@ -1,0 +1,147 @@
+"""The admin of the learning records: read-mostly, since syncs own them.
+
+Courses, assignments, enrollments and progress are rewritten by the next sync
+of their integration, so the admin shows them without letting anyone edit
+them. Learner identities decide whose records are whose; an admin may fix a
+wrong match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from portal.learning.models import (
+    Assignment,
+    Course,
+    Enrollment,
+    LearnerIdentity,
+    Progress,
+)
+
+SYNCED_FIELDS = (
+    "integration",
+    "external_id",
+    "remote_created_at",
+    "remote_updated_at",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+)
+
+
+class DeletedListFilter(admin.SimpleListFilter):
+    """Filter synced rows by whether they vanished from their source."""
+
+    title = "in source"
+    parameter_name = "in_source"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "Present"), ("no", "Deleted in source")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+class SyncedRecordAdmin(admin.ModelAdmin):
+    """Show synced rows; syncs write them, so nobody adds or edits them here."""
+
+    list_filter: tuple[Any, ...] = ("integration", DeletedListFilter)
+    list_per_page = 50
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse adding: the sync engine creates these rows."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse editing: the next sync would overwrite the change."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Let superusers delete rows (a sync brings back what still exists)."""
+        return request.user.is_active and request.user.is_superuser
+
+
+@admin.register(Course)
+class CourseAdmin(SyncedRecordAdmin):
+    """Courses from every integration."""
+
+    list_display = (
+        "title",
+        "code",
+        "state",
+        "integration",
+        "external_id",
+        "updated_at",
+    )
+    list_filter = ("state", "integration", DeletedListFilter)
+    list_select_related = ("integration",)
+    search_fields = ("title", "code", "external_id")
+    fields = ("title", "code", "state", "starts_at", "ends_at", "url", *SYNCED_FIELDS)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(SyncedRecordAdmin):
+    """Assignments of every course."""
+
+    list_display = ("title", "course", "due_at", "points_possible", "integration")
+    list_select_related = ("course", "integration")
+    search_fields = ("title", "external_id", "course__title")
+    fields = ("title", "course", "due_at", "points_possible", *SYNCED_FIELDS)
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(SyncedRecordAdmin):
+    """Who is in which course, with which role."""
+
+    list_display = ("learner", "course", "role", "state", "integration", "updated_at")
+    list_filter = ("role", "state", "integration", DeletedListFilter)
+    list_select_related = ("learner", "course", "integration")
+    search_fields = (
+        "learner__username",
+        "learner__email",
+        "course__title",
+        "external_id",
+    )
+    fields = ("learner", "course", "role", "state", *SYNCED_FIELDS)
+
+
+@admin.register(Progress)
+class ProgressAdmin(SyncedRecordAdmin):
+    """Each learner's percent, grade and completion per course."""
+
+    list_display = (
+        "learner",
+        "course",
+        "percent",
+        "grade",
+        "completed_at",
+        "integration",
+    )
+    list_select_related = ("learner", "course", "integration")
+    search_fields = ("learner__username", "learner__email", "course__title")
+    fields = ("learner", "course", "percent", "grade", "completed_at", *SYNCED_FIELDS)
+
+
+@admin.register(LearnerIdentity)
+class LearnerIdentityAdmin(admin.ModelAdmin):
+    """Links between portal users and their accounts in each integration."""
+
+    list_display = ("user", "integration", "remote_user_id", "email", "display_name")
+    list_filter = ("integration",)
+    list_select_related = ("user", "integration")
+    search_fields = ("user__username", "user__email", "email", "remote_user_id")
+    raw_id_fields = ("user",)
+    readonly_fields = ("integration", "remote_user_id", "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse adding: syncs create identities as they meet remote users."""
+        return False
