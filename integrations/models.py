@@ -94,8 +94,14 @@ class Integration(models.Model):
     def clean(self) -> None:
         """Validate the provider, base URL and settings with field-level errors."""
         from integrations.registry import UnknownProvider, get_provider
+        from integrations.schedules import validate_cron
         from integrations.validation import validate_integration
 
+        if self.schedule.strip():
+            try:
+                validate_cron(self.schedule)
+            except ValidationError as error:
+                raise ValidationError({"schedule": error.messages}) from error
         try:
             provider = get_provider(self.provider)
         except UnknownProvider as error:

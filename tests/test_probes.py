@@ -19,8 +19,11 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
-def broker(tmp_path):
+def broker(tmp_path, monkeypatch):
     """Point the Celery app at a filesystem broker in a fresh folder; restore after."""
+    # Celery's broker_url prefers the CELERY_BROKER_URL variable over its
+    # configuration, so the variable must go for the override to count.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     saved = {
         "broker_url": celery_app.conf.broker_url,
         "broker_transport_options": celery_app.conf.broker_transport_options,

@@ -91,7 +91,9 @@ class Stream:
     #: Streams whose rows this one refers to (synced first).
     depends_on: ClassVar[tuple[str, ...]] = ()
 
-    def pages(self, context: StreamContext, cursor: dict[str, Any] | None) -> Iterator[Page]:
+    def pages(
+        self, context: StreamContext, cursor: dict[str, Any] | None
+    ) -> Iterator[Page]:
         """Yield pages of normalized records from ``cursor`` (None: the start).
 
         Subclasses must override this.
@@ -155,7 +157,9 @@ class Provider:
         """Return extra keyword arguments for HttpClient (error mapper, headers)."""
         return {}
 
-    def check_health(self, integration: Integration, client: HttpClient) -> HealthReport:
+    def check_health(
+        self, integration: Integration, client: HttpClient
+    ) -> HealthReport:
         """Make the cheapest authenticated call and report what it found."""
         raise NotImplementedError
 
