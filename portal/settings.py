@@ -127,8 +127,6 @@ else:
     )
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Django 6 behaviour now: a URL typed without a scheme is taken as https.
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # --- Cache ------------------------------------------------------------------
 # The cache carries the shared rate-limit windows and the HTTP response cache,
@@ -167,7 +165,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Production serves collected files (collectstatic into STATIC_ROOT) through
+# WhiteNoise; development serves them straight from the finders, with no
+# collect step and no STATIC_ROOT unless one is set.
+STATIC_ROOT = (
+    env.str(
+        "STATIC_ROOT", default=str(BASE_DIR / "staticfiles") if IS_PRODUCTION else ""
+    )
+    or None
+)
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Security (production) --------------------------------------------------
 SESSION_COOKIE_SECURE = IS_PRODUCTION
@@ -264,6 +272,10 @@ INTEGRATIONS_HTTP_DEFAULTS.update(
         for key in ("connect_timeout", "read_timeout", "retry_budget")
         if env.str("INTEGRATIONS_" + key.upper(), default="")
     }
+)
+# Seconds between runs of the reaper and the sweeper (integrations.tasks).
+INTEGRATIONS_MAINTENANCE_INTERVAL = env.int(
+    "INTEGRATIONS_MAINTENANCE_INTERVAL", default=30
 )
 # How a remote user is matched to an existing portal user the first time a
 # sync sees them: "email" (case-insensitive) or "none" (always a new user).
