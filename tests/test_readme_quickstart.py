@@ -22,7 +22,9 @@ def readme_yaml() -> str:
 
 
 @pytest.mark.django_db
-def test_readme_example_applies_syncs_and_reports_health(tmp_path, monkeypatch, settings):
+def test_readme_example_applies_syncs_and_reports_health(
+    tmp_path, monkeypatch, settings
+):
     settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
     forget_clients()
     monkeypatch.setenv("CATALOGUE_TOKEN", "demo-token")
