@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "integrations",
     "portal.learning",
+    "portal.events",
+    "portal.api",
 ]
 
 MIDDLEWARE = [

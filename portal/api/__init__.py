@@ -1,0 +1,1 @@
+"""The REST API for front ends (Django REST framework, OpenAPI)."""

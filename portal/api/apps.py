@@ -1,0 +1,11 @@
+"""App configuration of the REST API."""
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    """The /api/v1/ REST API and its access tokens."""
+
+    name = "portal.api"
+    label = "api"
+    verbose_name = "REST API"

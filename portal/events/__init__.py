@@ -1,0 +1,1 @@
+"""Domain events written in the same transaction as the change (outbox)."""
