@@ -52,6 +52,7 @@ CRON_FIELDS = (
 MAINTENANCE_TASKS = {
     "integrations: reap expired runs": "integrations.reap_expired_runs",
     "integrations: sweep due runs": "integrations.sweep_due_runs",
+    "events: push due write-backs": "events.sweep_write_backs",
 }
 
 
@@ -194,7 +195,8 @@ def ensure_maintenance_tasks(interval_seconds: int | None = None) -> list[Period
             defaults={
                 "task": task_name,
                 "interval": interval,
-                "description": "Keeps sync runs moving when a worker or message is lost.",
+                "description": "Keeps syncs and write-backs moving when a worker or message "
+                "is lost.",
             },
         )
         if not created and (task.task != task_name or task.interval_id != interval.pk):

@@ -163,6 +163,16 @@ class Provider:
         """Make the cheapest authenticated call and report what it found."""
         raise NotImplementedError
 
+    def push_progress(
+        self, integration: Integration, client: HttpClient, progress: Any
+    ) -> dict:
+        """Push a learner's progress (a learning Progress row) to the service.
+
+        Providers with ``supports_write_back`` override this; return a short
+        summary of what was done (no secrets) and raise the typed errors.
+        """
+        raise NotImplementedError(f"{self.slug} cannot write progress back")
+
     def stream(self, integration: Integration, name: str) -> Stream:
         """Return the stream called ``name`` or raise KeyError naming the choices."""
         for stream in self.streams(integration):
