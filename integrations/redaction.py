@@ -537,11 +537,18 @@ _STANDARD_ATTRIBUTES = frozenset(
 _REDACTED_MARK = "_secrets_redacted"
 
 
+# Django attaches the request (or, for runserver, the socket) and a second
+# timestamp to its records; the message already says what they would.
+_NOISY_DJANGO_ATTRIBUTES = frozenset({"request", "server_time"})
+
+
 def _extra_attributes(record: logging.LogRecord) -> list[str]:
     return [
         name
         for name in record.__dict__
-        if name not in _STANDARD_ATTRIBUTES and not name.startswith("_")
+        if name not in _STANDARD_ATTRIBUTES
+        and name not in _NOISY_DJANGO_ATTRIBUTES
+        and not name.startswith("_")
     ]
 
 
