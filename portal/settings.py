@@ -233,6 +233,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # Kombu's transport with atomic message files (see portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -274,10 +277,6 @@ INTEGRATIONS_HTTP_DEFAULTS.update(
         for key in ("connect_timeout", "read_timeout", "retry_budget")
         if env.str("INTEGRATIONS_" + key.upper(), default="")
     }
-)
-# Seconds between runs of the reaper and the sweeper (integrations.tasks).
-INTEGRATIONS_MAINTENANCE_INTERVAL = env.int(
-    "INTEGRATIONS_MAINTENANCE_INTERVAL", default=30
 )
 # How a remote user is matched to an existing portal user the first time a
 # sync sees them: "email" (case-insensitive) or "none" (always a new user).

@@ -237,7 +237,8 @@ def _check_broker() -> dict[str, Any]:
         transport_name = (
             transport if isinstance(transport, str) else type(transport).__name__
         )
-        if transport_name.startswith("filesystem"):
+        if str(app.conf.broker_url or "").startswith("filesystem"):
+            transport_name = "filesystem"
             _check_broker_folders(app.conf.broker_transport_options or {})
         else:
             connection.ensure_connection(
