@@ -8,6 +8,7 @@ the app is ready, so adding a provider means adding its folder.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 
 from integrations.providers.base import Provider
@@ -54,5 +55,7 @@ def autodiscover() -> None:
     import integrations.providers as package
 
     for module in pkgutil.iter_modules(package.__path__):
-        if module.ispkg:
-            importlib.import_module(f"{package.__name__}.{module.name}.provider")
+        name = f"{package.__name__}.{module.name}.provider"
+        # A package without provider.py (shared helpers) registers nothing.
+        if module.ispkg and importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)

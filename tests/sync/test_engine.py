@@ -367,3 +367,51 @@ def test_record_referring_to_unknown_course_is_counted_as_failed(integration, sc
     assert run.failed == 1
     assert run.failures[0]["external_id"] == "777"
     assert "424242" in run.failures[0]["reason"]
+
+
+def test_unverified_signup_email_does_not_capture_a_learners_records(db, school):
+    mallory = get_user_model().objects.create(
+        username="mallory", email="m.lopez@school.example.edu"
+    )
+
+    run_sync_now(make_school_integration(school))
+
+    identity = LearnerIdentity.objects.get(remote_user_id="501")
+    assert identity.user != mallory
+    assert not Enrollment.objects.filter(learner=mallory).exists()
+
+
+def test_staff_account_is_never_matched_by_email(db, school):
+    from allauth.account.models import EmailAddress
+
+    staff = get_user_model().objects.create(
+        username="teacher", email="m.lopez@school.example.edu", is_staff=True
+    )
+    EmailAddress.objects.create(user=staff, email=staff.email, verified=True)
+
+    run_sync_now(make_school_integration(school))
+
+    assert LearnerIdentity.objects.get(remote_user_id="501").user != staff
+
+
+def test_verified_email_links_the_learner_to_their_account(db, school):
+    from allauth.account.models import EmailAddress
+
+    maria = get_user_model().objects.create(
+        username="maria", email="M.Lopez@school.example.edu"
+    )
+    EmailAddress.objects.create(user=maria, email=maria.email, verified=True)
+
+    run_sync_now(make_school_integration(school))
+
+    assert LearnerIdentity.objects.get(remote_user_id="501").user == maria
+
+
+def test_username_taken_by_someone_else_gets_a_new_account_not_theirs(db, school):
+    squatter = get_user_model().objects.create(username="m.lopez@school.example.edu")
+
+    run_sync_now(make_school_integration(school))
+
+    learner = LearnerIdentity.objects.get(remote_user_id="501").user
+    assert learner != squatter
+    assert learner.username.startswith("m.lopez@school.example.edu-")
