@@ -75,6 +75,44 @@ def record_hash(record: Record) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _text_limits(model: type[models.Model]) -> dict[str, int]:
+    return {
+        field.name: field.max_length
+        for field in model._meta.concrete_fields
+        if isinstance(field, models.CharField) and field.max_length
+    }
+
+
+#: max_length of every text field per record type: a longer value is a
+#: per-record failure here, not a DataError that rolls back the whole page on
+#: PostgreSQL (SQLite would store it silently).
+TEXT_LIMITS = {
+    record_type: _text_limits(model) for record_type, model in RECORD_MODELS.items()
+}
+
+
+def _check_lengths(record_type: str, external_id: str, values: dict[str, Any]) -> None:
+    limits = TEXT_LIMITS[record_type]
+    if len(external_id) > limits["external_id"]:
+        raise ValueError(
+            f"external_id is longer than {limits['external_id']} characters"
+        )
+    for name, value in values.items():
+        limit = limits.get(name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise ValueError(f"{name} is longer than {limit} characters")
+
+
+def _safe_url(value: Any) -> str:
+    """Return ``value`` if it is an http(s) URL, else an empty string.
+
+    Pages render course URLs as links; a ``javascript:`` or ``data:`` URL
+    from a remote service must never reach an ``href``.
+    """
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else ""
+
+
 def _model_values(record: Record, record_type: str) -> dict[str, Any]:
     values = {name: record.get(name) for name in _COMMON_FIELDS}
     for name in RECORD_FIELDS[record_type]:
@@ -83,6 +121,8 @@ def _model_values(record: Record, record_type: str) -> dict[str, Any]:
     for name in ("code", "url", "grade"):
         if name in values and values[name] is None:
             values[name] = ""
+    if "url" in values:
+        values["url"] = _safe_url(values["url"])
     if "state" in values and not values["state"]:
         values.pop("state")
     if "role" in values and not values["role"]:
@@ -154,6 +194,7 @@ def store_page(
         external_id = str(record["external_id"])
         try:
             values = _model_values(record, record_type)
+            _check_lengths(record_type, external_id, values)
             values.update(_relations(record, record_type, parents, learners))
         except (KeyError, ValueError) as error:
             result.fail(external_id, str(error))

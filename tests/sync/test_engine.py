@@ -415,3 +415,22 @@ def test_username_taken_by_someone_else_gets_a_new_account_not_theirs(db, school
     learner = LearnerIdentity.objects.get(remote_user_id="501").user
     assert learner != squatter
     assert learner.username.startswith("m.lopez@school.example.edu-")
+
+
+def test_non_http_course_url_is_never_stored(integration, school):
+    school.update("courses", 1001, html_url="javascript:alert(document.cookie)")
+
+    run_sync_now(integration, streams=["courses"])
+
+    assert Course.objects.get(external_id="1001").url == ""
+
+
+def test_over_long_value_fails_one_record_not_the_page(integration, school):
+    school.update("courses", 1001, name="x" * 501)
+
+    run = run_sync_now(integration, streams=["courses"])[0]
+
+    assert run.status == SyncStatus.SUCCEEDED
+    assert run.failed == 1
+    assert "title is longer than 500" in run.failures[0]["reason"]
+    assert Course.objects.count() == 11
