@@ -48,6 +48,10 @@ def check_endpoint_health(
         )
     except errors.InvalidResponse as error:
         return _unhealthy(f"{path} did not answer JSON", error, started, path)
+    except errors.TransientError as error:
+        # 5xx, 429 and timeouts may pass: the service is degraded, not down
+        # for good, and the next check may find it healthy again.
+        return _unhealthy(error.message, error, started, path, status="degraded")
     except errors.IntegrationError as error:
         return _unhealthy(error.message, error, started, path)
 
@@ -60,7 +64,12 @@ def check_endpoint_health(
 
 
 def _unhealthy(
-    reason: str, error: errors.IntegrationError, started: float, path: str
+    reason: str,
+    error: errors.IntegrationError,
+    started: float,
+    path: str,
+    *,
+    status: str = "unhealthy",
 ) -> HealthReport:
     logger.info(
         "rest.health.unhealthy",
@@ -74,7 +83,7 @@ def _unhealthy(
     details["code"] = error.code
     if error.status is not None:
         details["status"] = error.status
-    return HealthReport(status="unhealthy", error=reason, details=details)
+    return HealthReport(status=status, error=reason, details=details)
 
 
 def _elapsed_ms(started: float) -> int:

@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from integrations.http import pagination as http_pagination
 from integrations.providers.base import Page, Stream
 from integrations.records import RECORD_TYPES
+from integrations.redaction import is_sensitive_name
 
 if TYPE_CHECKING:
     from integrations.providers.base import StreamContext
@@ -259,6 +260,7 @@ def parse_endpoints(
     endpoints: list[Endpoint] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
+    types: dict[str, int] = {}
     for index, entry in enumerate(raw):
         where = f"endpoints[{index}]"
         endpoint, problems = _parse_endpoint(entry, where, reserved)
@@ -271,7 +273,16 @@ def parse_endpoints(
                 f"endpoints[{seen[endpoint.stream]}]; stream names must be unique"
             )
             continue
+        if endpoint.record_type in types:
+            # Deletions are marked per record type: two endpoints of one type
+            # would mark each other's rows deleted on every pass.
+            errors.append(
+                f"{where}.record_type: endpoints[{types[endpoint.record_type]}] already "
+                f"provides {endpoint.record_type!r} records; use one endpoint per record type"
+            )
+            continue
         seen[endpoint.stream] = index
+        types[endpoint.record_type] = index
         endpoints.append(endpoint)
 
     # Judged on what was declared, so a course endpoint with a typo does not
@@ -376,6 +387,12 @@ def _check_params(params: Any, where: str, reserved: Mapping[str, str]) -> list[
         if owner:
             errors.append(
                 f"{where}.{name}: this parameter is set by {owner}; remove it here"
+            )
+            continue
+        if is_sensitive_name(str(name)):
+            errors.append(
+                f"{where}.{name}: looks like a secret; settings are stored in plain "
+                "text, so use auth 'query' with the credential 'token' instead"
             )
             continue
         values = value if isinstance(value, list) else [value]

@@ -346,14 +346,7 @@ def test_streams_of_invalid_settings_raise_configuration_error():
 
 def test_streams_put_courses_first_and_depend_on_them():
     endpoints = school_endpoints()
-    endpoints.append(
-        {
-            "stream": "archived_courses",
-            "path": "/api/archive",
-            "record_type": "course",
-            "fields": {"external_id": "id", "title": "name"},
-        }
-    )
+    endpoints.insert(0, endpoints.pop())  # progress declared before courses
     config, errors = parse_settings({"endpoints": endpoints})
     assert errors == []
 
@@ -363,8 +356,36 @@ def test_streams_put_courses_first_and_depend_on_them():
 
     assert [(s.name, s.record_type, s.depends_on) for s in streams] == [
         ("courses", "course", ()),
-        ("archived_courses", "course", ()),
-        ("assignments", "assignment", ("courses", "archived_courses")),
-        ("enrollments", "enrollment", ("courses", "archived_courses")),
-        ("progress", "progress", ("courses", "archived_courses")),
+        ("progress", "progress", ("courses",)),
+        ("assignments", "assignment", ("courses",)),
+        ("enrollments", "enrollment", ("courses",)),
     ]
+
+
+def test_two_endpoints_of_one_record_type_are_refused():
+    endpoints = school_endpoints()
+    endpoints.append(
+        {
+            "stream": "archived_courses",
+            "path": "/api/archive",
+            "record_type": "course",
+            "fields": {"external_id": "id", "title": "name"},
+        }
+    )
+
+    _, errors = parse_settings({"endpoints": endpoints})
+
+    assert errors == [
+        "endpoints[4].record_type: endpoints[0] already provides 'course' records; "
+        "use one endpoint per record type"
+    ]
+
+
+def test_secret_looking_query_parameter_is_refused():
+    endpoints = school_endpoints()
+    endpoints[0]["params"] = {"access_token": "abc123secret"}
+
+    _, errors = parse_settings({"endpoints": endpoints})
+
+    assert len(errors) == 1
+    assert errors[0].startswith("endpoints[0].params.access_token: looks like a secret")
