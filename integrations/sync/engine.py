@@ -137,7 +137,12 @@ def _execute_claimed(
 
     try:
         provider = get_provider(integration.provider)
-        stream = provider.stream(integration, run.stream)
+        try:
+            stream = provider.stream(integration, run.stream)
+        except KeyError as error:
+            raise errors.ConfigurationError(
+                str(error).strip("'\""), integration=integration.name
+            ) from error
         client = provider.build_client(integration)
         context = StreamContext(
             integration=integration,
@@ -162,7 +167,7 @@ def _execute_claimed(
             _mark_unhealthy(
                 integration, f"Authentication failed during a sync: {error}"
             )
-    except (UnknownProvider, KeyError) as error:
+    except UnknownProvider as error:
         _fail(run, "configuration_error", str(error), log_context)
     except Exception as error:
         logger.exception("sync.run.crashed", extra=log_context)

@@ -62,7 +62,8 @@ def _resumable(integration: Integration, stream: str) -> SyncRun | None:
         .order_by("-created_at", "-id")
         .first()
     )
-    if last is None or last.status != SyncStatus.FAILED or not last.cursor:
+    stopped = (SyncStatus.FAILED, SyncStatus.CANCELLED)
+    if last is None or last.status not in stopped or not last.cursor:
         return None
     return last
 
@@ -107,6 +108,9 @@ def enqueue_sync(
     names = stream_names(integration, streams)
     runs: list[SyncRun] = []
     with transaction.atomic():
+        # Serialise concurrent "Sync now" clicks on PostgreSQL (SQLite's
+        # IMMEDIATE transactions already do), so a stream is queued once.
+        Integration.objects.select_for_update().filter(pk=integration.pk).first()
         active = {
             run.stream: run
             for run in SyncRun.objects.filter(
@@ -151,6 +155,7 @@ def run_sync_now(
             "cancel it in the admin.",
             integration=integration.name,
         )
+    runs: list[SyncRun] = []
     try:
         runs = [
             _create_run(integration, name, full=full, trigger=trigger, offer=False)
@@ -159,6 +164,21 @@ def run_sync_now(
         return execute_runs_in_process(
             runs, integration, owner=owner, progress=progress
         )
+    except BaseException:
+        # Ctrl-C or SIGTERM: this process's runs must not stay queued or
+        # running for a worker to pick up later. Their cursors stay, so the
+        # next sync resumes where this one stopped.
+        SyncRun.objects.filter(
+            pk__in=[run.pk for run in runs], status__in=SyncRun.ACTIVE_STATUSES
+        ).update(
+            status=SyncStatus.CANCELLED,
+            finished_at=timezone.now(),
+            error_code="interrupted",
+            error_summary="The sync was interrupted (Ctrl-C or a stop signal).",
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        raise
     finally:
         leases.release(integration.pk, owner)
 

@@ -434,3 +434,26 @@ def test_over_long_value_fails_one_record_not_the_page(integration, school):
     assert run.failed == 1
     assert "title is longer than 500" in run.failures[0]["reason"]
     assert Course.objects.count() == 11
+
+
+def test_interrupted_cli_sync_leaves_nothing_queued_and_resumes_next_time(
+    integration, school
+):
+    def interrupt_after_first_page(run):
+        if run.pages == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync_now(integration, progress=interrupt_after_first_page)
+
+    statuses = set(SyncRun.objects.values_list("status", flat=True))
+    assert statuses == {SyncStatus.CANCELLED}
+    assert leases.holder(integration.pk) == ""
+    interrupted = SyncRun.objects.get(stream="courses")
+    assert interrupted.error_code == "interrupted"
+
+    resumed = runs_by_stream(run_sync_now(integration))["courses"]
+
+    assert resumed.resumed_from_id == interrupted.pk
+    assert resumed.pages == 2
+    assert Course.objects.filter(deleted_at__isnull=True).count() == 12
