@@ -37,10 +37,18 @@ def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet(fernets)
 
 
+def _configured_keys() -> tuple[str, ...]:
+    return tuple(key for key in settings.FIELD_ENCRYPTION_KEYS if key.strip())
+
+
+@lru_cache(maxsize=8)
+def _primary_fernet(key: str) -> Fernet:
+    return Fernet(key.strip().encode())
+
+
 def current_multifernet() -> MultiFernet:
     """Return the MultiFernet built from the keys in settings now."""
-    keys = tuple(key for key in settings.FIELD_ENCRYPTION_KEYS if key.strip())
-    return _multifernet(keys)
+    return _multifernet(_configured_keys())
 
 
 def encrypt(plaintext: str) -> str:
@@ -66,7 +74,7 @@ def rotate(token: str) -> str:
 
 def is_encrypted_with_primary_key(token: str) -> bool:
     """Tell whether ``token`` already decrypts with the first key alone."""
-    primary = current_multifernet()._fernets[0]
+    primary = _primary_fernet(_configured_keys()[0])
     try:
         primary.decrypt(token.encode())
     except (InvalidToken, ValueError):

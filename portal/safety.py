@@ -4,11 +4,21 @@ Settings import this module before Django is configured, so it depends on
 nothing but the standard library.
 """
 
+import base64
+import binascii
+
 # A published development default; production refuses it.
 DEVELOPMENT_SECRET_KEY = "django-insecure-orcatech-development-only"  # noqa: S105
 # A fixed, published Fernet key: development data is encrypted for real, but
 # anyone can read it, which is why production refuses it.
 DEVELOPMENT_ENCRYPTION_KEY = "XIogankYnNXpmpR_IWlsgb2G-qvnyQxi2SO-_0lkCVc="
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.strip().encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -39,6 +49,13 @@ def check_production_settings(
             "FIELD_ENCRYPTION_KEYS is missing or contains the development key; set "
             "one or more Fernet keys (comma-separated, the first encrypts)."
         )
+    for position, key in enumerate(keys, start=1):
+        if not _is_fernet_key(key):
+            raise UnsafeConfiguration(
+                f"FIELD_ENCRYPTION_KEYS entry {position} is not a Fernet key (32 "
+                "url-safe base64-encoded bytes); generate one with "
+                "cryptography.fernet.Fernet.generate_key()."
+            )
     if debug:
         raise UnsafeConfiguration("DEBUG must be off when PORTAL_ENV=production.")
     if not allowed_hosts:

@@ -72,6 +72,7 @@ def test_good_production_settings_start(tmp_path):
         ("SECRET_KEY", "django-insecure-" + "a" * 60),
         ("FIELD_ENCRYPTION_KEYS", ""),
         ("FIELD_ENCRYPTION_KEYS", safety.DEVELOPMENT_ENCRYPTION_KEY),
+        ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key"),
         ("DEBUG", "1"),
         ("DEBUG", "on"),
         ("ALLOWED_HOSTS", ""),
