@@ -174,14 +174,19 @@ class PageNumberPagination(Pagination):
     def next_cursor(
         self, request: PageRequest, response: HttpResponse, body: Any, items: list[Any]
     ) -> dict[str, Any] | None:
-        """Return the next page number, or None after a short or empty page."""
-        if not items or (self.size_param and len(items) < self.size):
+        """Return the next page number, or None after an empty page.
+
+        A short page does not end the walk: a service that caps the page size
+        below what was asked would otherwise end the pass early, and the
+        sync would mark the rows it never saw deleted. It costs one request.
+        """
+        if not items:
             return None
         return {"page": request.params[self.page_param] + 1}
 
 
 class OffsetPagination(Pagination):
-    """Ask for ``offset``/``limit`` windows until one comes back short or empty."""
+    """Ask for ``offset``/``limit`` windows until one comes back empty."""
 
     def __init__(
         self, offset_param: str = "offset", limit_param: str = "limit", limit: int = 100
@@ -211,8 +216,11 @@ class OffsetPagination(Pagination):
     def next_cursor(
         self, request: PageRequest, response: HttpResponse, body: Any, items: list[Any]
     ) -> dict[str, Any] | None:
-        """Return the offset after this page's items, or None after a short page."""
-        if len(items) < self.limit:
+        """Return the offset after this page's items, or None after an empty page.
+
+        As with page numbers, only an empty window proves the end.
+        """
+        if not items:
             return None
         return {"offset": request.params[self.offset_param] + len(items)}
 

@@ -133,7 +133,7 @@ def test_page_numbers_with_custom_names_and_zero_start(make_integration):
 
         assert ids(pages) == COURSE_IDS
         sent = [(r.arg("p"), r.arg("size")) for r in fake.requests_to("/api/courses")]
-        assert sent == [("0", "4"), ("1", "4")]
+        assert sent == [("0", "4"), ("1", "4"), ("2", "4")]  # the last one is empty
 
 
 def test_offset_with_custom_names(make_integration):
@@ -160,7 +160,7 @@ def test_offset_with_custom_names(make_integration):
         sent = [
             (r.arg("skip"), r.arg("take")) for r in fake.requests_to("/api/courses")
         ]
-        assert sent == [("0", "5"), ("5", "5")]
+        assert sent == [("0", "5"), ("5", "5"), ("7", "5")]  # the last one is empty
 
 
 def test_body_cursor_at_a_nested_path(make_integration):
