@@ -71,7 +71,10 @@ def _probe(integration: Integration) -> HealthReport:
             details={"code": error.code},
         )
     except errors.IntegrationError as error:
-        status = HealthStatus.DEGRADED if error.retryable else HealthStatus.UNHEALTHY
+        # Throttled means up but not fully usable; anything else that
+        # outlasted the retries means the service cannot be used now.
+        throttled = isinstance(error, errors.RateLimited)
+        status = HealthStatus.DEGRADED if throttled else HealthStatus.UNHEALTHY
         return HealthReport(status, error=str(error), details={"code": error.code})
     except Exception as error:
         logger.exception(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from integrations import crypto
@@ -326,3 +329,21 @@ class HealthCheckResult(models.Model):
         return (
             f"{self.integration_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
         )
+
+
+def latest_runs(integrations: Iterable[Integration]) -> dict[int, SyncRun]:
+    """Return the newest sync run of each integration, keyed by id, in one query."""
+    ids = [integration.pk for integration in integrations]
+    if not ids:
+        return {}
+
+    newest = (
+        SyncRun.objects.filter(integration=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    newest_ids = Integration.objects.filter(pk__in=ids).annotate(
+        run_id=Subquery(newest)
+    )
+    runs = SyncRun.objects.filter(pk__in=newest_ids.values("run_id"))
+    return {run.integration_id: run for run in runs}

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from integrations import cli_output, declarative
 from integrations.errors import IntegrationError
-from integrations.models import HealthStatus, Integration, SyncStatus
+from integrations.models import HealthStatus, Integration, SyncStatus, latest_runs
 from integrations.registry import UnknownProvider
 
 EXIT_FAILURE = 1
@@ -132,12 +132,10 @@ class Command(BaseCommand):
         integrations = list(
             Integration.objects.order_by("name").prefetch_related("credentials")
         )
-        last_runs = {
-            integration.pk: integration.last_run() for integration in integrations
-        }
+        last_runs = latest_runs(integrations)
 
         if options["json"]:
-            data = [_integration_dict(i, last_runs[i.pk]) for i in integrations]
+            data = [_integration_dict(i, last_runs.get(i.pk)) for i in integrations]
             self.stdout.write(cli_output.to_json({"integrations": data}))
             return
         if not integrations:
@@ -148,7 +146,7 @@ class Command(BaseCommand):
             return
         rows = []
         for integration in integrations:
-            run = last_runs[integration.pk]
+            run = last_runs.get(integration.pk)
             last_sync = (
                 f"{run.status} {cli_output.format_timestamp(run.created_at)}"
                 if run

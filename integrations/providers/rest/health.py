@@ -48,9 +48,8 @@ def check_endpoint_health(
         )
     except errors.InvalidResponse as error:
         return _unhealthy(f"{path} did not answer JSON", error, started, path)
-    except errors.TransientError as error:
-        # 5xx, 429 and timeouts may pass: the service is degraded, not down
-        # for good, and the next check may find it healthy again.
+    except errors.RateLimited as error:
+        # The service answers but is throttling: up, yet not fully usable.
         return _unhealthy(error.message, error, started, path, status="degraded")
     except errors.IntegrationError as error:
         return _unhealthy(error.message, error, started, path)

@@ -113,13 +113,13 @@ def test_forbidden_is_unhealthy(provider, make_integration, fake):
     )
 
 
-def test_server_errors_after_retries_are_degraded(provider, make_integration, fake):
+def test_server_errors_after_retries_are_unhealthy(provider, make_integration, fake):
     fake.fail_next(503, times=10)
     integration = make_integration(fake)
 
     report = check(provider, integration)
 
-    assert report.status == "degraded"
+    assert report.status == "unhealthy"
     assert report.error == "The service failed with a server error"
     assert report.details["code"] == "transient_error"
     assert fake.count("/api/courses") == 3  # the first call and two retries
@@ -134,3 +134,15 @@ def test_html_instead_of_json_is_unhealthy(provider, make_integration, fake):
     assert report.status == "unhealthy"
     assert report.error == "/api/courses did not answer JSON"
     assert report.details["code"] == "invalid_response"
+
+
+def test_throttling_that_outlasts_the_retry_budget_is_degraded(
+    provider, make_integration, fake
+):
+    fake.fail_next(429, times=10, headers={"Retry-After": "3600"})
+    integration = make_integration(fake)
+
+    report = check(provider, integration)
+
+    assert report.status == "degraded"
+    assert report.details["code"] == "rate_limited"
