@@ -173,7 +173,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
     }
     if failed:
         body["failed"] = failed
-        logger.warning("portal.readyz.failed", extra={"failed_checks": failed})
+        logger.warning(
+            "portal.readyz.failed",
+            extra={
+                "failed_checks": failed,
+                "errors": {name: checks[name].get("error", "") for name in failed},
+            },
+        )
+    if not (request.user.is_authenticated and request.user.is_staff):
+        # Driver messages can name internal hosts; only staff see them. The
+        # log line above keeps them for operators.
+        for result in checks.values():
+            if "error" in result:
+                result["error"] = "unavailable"
     return JsonResponse(body, status=503 if failed else 200)
 
 

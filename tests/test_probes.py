@@ -26,8 +26,11 @@ def broker(tmp_path, monkeypatch):
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     saved = {
         "broker_url": celery_app.conf.broker_url,
+        "broker_transport": celery_app.conf.broker_transport,
         "broker_transport_options": celery_app.conf.broker_transport_options,
     }
+    # The transport is chosen by each test's URL, not the settings' default.
+    celery_app.conf.broker_transport = None
     folder = tmp_path / "broker"
     folder.mkdir()
     celery_app.conf.broker_url = "filesystem://"
@@ -79,7 +82,7 @@ def test_readyz_reports_every_check_when_ready(client, broker):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_the_cache_is_unreachable(client, broker):
+def test_readyz_is_503_when_the_cache_is_unreachable(admin_client, broker):
     broken = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -87,7 +90,7 @@ def test_readyz_is_503_when_the_cache_is_unreachable(client, broker):
         }
     }
     with override_settings(CACHES=broken):
-        response = client.get("/readyz")
+        response = admin_client.get("/readyz")
 
     assert response.status_code == 503
     body = response.json()
@@ -100,10 +103,10 @@ def test_readyz_is_503_when_the_cache_is_unreachable(client, broker):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_the_cache_loses_writes(client, broker):
+def test_readyz_is_503_when_the_cache_loses_writes(admin_client, broker):
     dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     with override_settings(CACHES=dummy):
-        response = client.get("/readyz")
+        response = admin_client.get("/readyz")
 
     assert response.status_code == 503
     assert response.json()["failed"] == ["cache"]
@@ -111,14 +114,16 @@ def test_readyz_is_503_when_the_cache_loses_writes(client, broker):
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_the_broker_folder_is_missing(client, broker, tmp_path):
+def test_readyz_is_503_when_the_broker_folder_is_missing(
+    admin_client, broker, tmp_path
+):
     missing = tmp_path / "nowhere"
     broker.broker_transport_options = {
         "data_folder_in": str(missing),
         "data_folder_out": str(missing),
     }
 
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
 
     assert response.status_code == 503
     body = response.json()
@@ -128,7 +133,9 @@ def test_readyz_is_503_when_the_broker_folder_is_missing(client, broker, tmp_pat
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_the_broker_folder_is_read_only(client, broker, tmp_path):
+def test_readyz_is_503_when_the_broker_folder_is_read_only(
+    admin_client, broker, tmp_path
+):
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o500)
@@ -139,7 +146,7 @@ def test_readyz_is_503_when_the_broker_folder_is_read_only(client, broker, tmp_p
     try:
         if os.access(folder, os.W_OK):
             pytest.skip("running as a user that may write anywhere (root)")
-        response = client.get("/readyz")
+        response = admin_client.get("/readyz")
     finally:
         folder.chmod(0o700)
 
@@ -148,11 +155,13 @@ def test_readyz_is_503_when_the_broker_folder_is_read_only(client, broker, tmp_p
 
 
 @pytest.mark.django_db
-def test_readyz_hides_the_broker_password_when_redis_is_unreachable(client, broker):
+def test_readyz_hides_the_broker_password_when_redis_is_unreachable(
+    admin_client, broker
+):
     broker.broker_url = "redis://:hunter2-broker-secret@127.0.0.1:1/0"
     broker.broker_transport_options = {}
 
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
 
     assert response.status_code == 503
     body = response.json()
@@ -204,3 +213,18 @@ def test_describe_error_masks_credentials_in_urls():
     assert text.startswith("ConnectionError: ")
     assert "pa55word" not in text
     assert "postgres://***@db.internal:5432/x" in text
+
+
+@pytest.mark.django_db
+def test_readyz_hides_error_details_from_anonymous_callers(client, broker, tmp_path):
+    missing = tmp_path / "nowhere"
+    broker.broker_transport_options = {
+        "data_folder_in": str(missing),
+        "data_folder_out": str(missing),
+    }
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["error"] == "unavailable"
+    assert str(missing) not in response.content.decode()
