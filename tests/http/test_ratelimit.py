@@ -436,3 +436,38 @@ def test_two_processes_never_exceed_one_shared_limit(redis_cache):
     assert max(per_window.values()) <= requests
     # Sharing one limit, the 20 requests needed at least 5 windows.
     assert len(per_window) >= 2 * per_process / requests
+
+
+# --- Batched slots ------------------------------------------------------------
+
+
+def test_processes_taking_slots_in_batches_never_exceed_the_limit(clock):
+    # Two limiters on one cache stand for two processes; 1,000 a window
+    # means each takes 10 slots per cache increment.
+    first = limiter(clock, requests=1000, window=10)
+    second = limiter(clock, requests=1000, window=10)
+
+    granted = 0
+    for _ in range(700):
+        for process in (first, second):
+            try:
+                process.acquire(max_wait=0)
+                granted += 1
+            except RateLimitWaitTooLong:
+                pass
+
+    assert granted == 1000
+    counter = default_cache.get(first._window_prefix + str(math.floor(START / 10)))
+    assert counter == 1000
+
+
+def test_batched_slots_still_honour_another_processes_pause(clock):
+    first = limiter(clock, requests=1000, window=10)
+    second = limiter(clock, requests=1000, window=10)
+    first.acquire(max_wait=0)  # holds nine more slots locally
+
+    second.pause_until(START + 5)
+    clock.now += 0.3  # past the pause re-check interval
+
+    with pytest.raises(RateLimitWaitTooLong):
+        first.acquire(max_wait=0)
