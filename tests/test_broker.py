@@ -17,6 +17,7 @@ def connection_for(folder: Path) -> Connection:
         transport_options={
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         },
     )

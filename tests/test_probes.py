@@ -32,11 +32,12 @@ def broker(tmp_path, monkeypatch):
     # The transport is chosen by each test's URL, not the settings' default.
     celery_app.conf.broker_transport = None
     folder = tmp_path / "broker"
-    folder.mkdir()
+    (folder / "control").mkdir(parents=True)
     celery_app.conf.broker_url = "filesystem://"
     celery_app.conf.broker_transport_options = {
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
     yield celery_app.conf
