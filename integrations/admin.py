@@ -3,12 +3,17 @@
 Credentials are edited only inline on their integration, through a form whose
 secret field is write-only: the page shows a masked hint, never the
 plaintext or the ciphertext.
+
+The actions only queue work for the Celery workers: a health check or a
+connection test can outlast a web worker's timeout (several calls, each
+with a retry budget of up to minutes), so the page says what was queued and
+the integration's page shows the results once a worker stored them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,17 +21,19 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
+from kombu import exceptions as kombu_errors
 
-from integrations import errors, health
+from integrations import errors, health, tasks
 from integrations.forms import CredentialForm, IntegrationForm
 from integrations.http.metrics import snapshot
 from integrations.models import (
@@ -36,6 +43,7 @@ from integrations.models import (
     Integration,
     SyncRun,
     SyncStatus,
+    latest_runs,
 )
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, all_providers, get_provider
@@ -48,33 +56,17 @@ AUTO_REFRESH_SECONDS = 5
 #: How many health checks and sync runs the integration page lists.
 HISTORY_LENGTH = 10
 
-_MESSAGE_LEVELS = {
-    HealthStatus.HEALTHY: messages.SUCCESS,
-    HealthStatus.DEGRADED: messages.WARNING,
-    HealthStatus.UNHEALTHY: messages.ERROR,
-    HealthStatus.UNKNOWN: messages.WARNING,
-}
+#: What sending a task raises when the broker cannot take it: kombu's
+#: connection and channel errors, and socket errors a transport lets through.
+BROKER_ERRORS = (
+    kombu_errors.KombuError,
+    kombu_errors.ConnectionError,
+    kombu_errors.ChannelError,
+    OSError,
+)
 
 
 # --- Shared helpers -------------------------------------------------------------
-
-
-def latest_runs(integrations: Iterable[Integration]) -> dict[int, SyncRun]:
-    """Return the newest sync run of each integration, keyed by id, in one query."""
-    ids = [integration.pk for integration in integrations]
-    if not ids:
-        return {}
-
-    newest = (
-        SyncRun.objects.filter(integration=OuterRef("pk"))
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
-    newest_ids = Integration.objects.filter(pk__in=ids).annotate(
-        run_id=Subquery(newest)
-    )
-    runs = SyncRun.objects.filter(pk__in=newest_ids.values("run_id"))
-    return {run.integration_id: run for run in runs}
 
 
 def provider_title(slug: str) -> str:
@@ -164,6 +156,34 @@ def _runs_url(**params: str) -> str:
 def _health_checks_url(integration: Integration) -> str:
     url = reverse("admin:integrations_healthcheckresult_changelist")
     return f"{url}?{urlencode({'integration__id__exact': integration.pk})}"
+
+
+def _send_on_commit(task: Any, *args: Any, **kwargs: Any) -> list[BaseException]:
+    """Send ``task`` once the current transaction commits; return broker errors.
+
+    Outside a transaction (the admin's requests) the task is sent at once and
+    the list holds the broker's error, if any, for the page to show. Inside
+    one the send waits for the commit, after the caller has looked; the error
+    is logged either way and never raised, so a commit cannot fail over it.
+    """
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            task.delay(*args, **kwargs)
+        except BROKER_ERRORS as error:
+            logger.error(
+                "integrations.admin.enqueue_failed",
+                extra={
+                    "task": task.name,
+                    "error_type": type(error).__name__,
+                    "error": _redact(str(error)),
+                },
+            )
+            failures.append(error)
+
+    transaction.on_commit(send)
+    return failures
 
 
 # --- Integration ------------------------------------------------------------------
@@ -394,12 +414,21 @@ class IntegrationAdmin(admin.ModelAdmin):
         )
         for check in health_checks:
             check.safe_error = _redact(check.error)
+        last_test = (
+            HealthCheckResult.objects.filter(
+                integration=integration, details__has_key="preview"
+            )
+            .select_related("integration")
+            .order_by("-checked_at", "-id")
+            .first()
+        )
         for run in runs:
             run.duration_text = format_duration(run.duration)
             run.safe_error = _redact(run.error_summary)
 
         return {
             "health_checks": health_checks,
+            "last_test": last_test and connection_test_panel(last_test),
             "sync_runs": runs,
             "runs_url": _runs_url(integration__id__exact=str(integration.pk)),
             "health_checks_url": _health_checks_url(integration),
@@ -435,13 +464,13 @@ class IntegrationAdmin(admin.ModelAdmin):
         return self._object_action(request, object_id, self._sync_integrations)
 
     def check_health_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Check one integration's health now (the change page's button)."""
+        """Queue a health check of one integration (the change page's button)."""
         return self._object_action(request, object_id, self._check_integrations)
 
     def test_connection_view(
         self, request: HttpRequest, object_id: str
     ) -> HttpResponse:
-        """Test one integration's connection now (the change page's button)."""
+        """Queue a connection test of one integration (the change page's button)."""
         return self._object_action(request, object_id, self._test_integrations)
 
     def _object_action(
@@ -470,12 +499,12 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check health", permissions=["change"])
     def check_health(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Check the selected integrations' health now and report each result."""
+        """Queue a health check of each selected integration."""
         self._check_integrations(request, list(queryset))
 
     @admin.action(description="Test connection (dry-run sync)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Test the selected integrations and report what a sync would change."""
+        """Queue a connection test (health plus a sync preview) of each selected one."""
         self._test_integrations(request, list(queryset))
 
     def _sync_integrations(
@@ -522,33 +551,48 @@ class IntegrationAdmin(admin.ModelAdmin):
         self, request: HttpRequest, integrations: list[Integration]
     ) -> None:
         for integration in integrations:
-            try:
-                result = health.check_health(integration)
-            except Exception as error:
-                self._report_failure(request, integration, "health check", error)
-                continue
-            text = f"'{integration.name}' is {result.get_status_display().lower()}"
-            if result.latency_ms is not None:
-                text += f" ({result.latency_ms} ms)"
-            text += f": {_redact(result.error)}" if result.error else "."
-            self.message_user(
-                request, text, _MESSAGE_LEVELS.get(result.status, messages.INFO)
-            )
+            self._queue(request, integration, "Health check", tasks.check_health)
 
     def _test_integrations(
         self, request: HttpRequest, integrations: list[Integration]
     ) -> None:
         for integration in integrations:
-            try:
-                report = health.test_connection(integration, pages=1)
-            except Exception as error:
-                self._report_failure(request, integration, "connection test", error)
-                continue
+            self._queue(
+                request, integration, "Connection test", tasks.test_connection, pages=1
+            )
+
+    def _queue(
+        self,
+        request: HttpRequest,
+        integration: Integration,
+        action: str,
+        task: Any,
+        **options: Any,
+    ) -> None:
+        failures = _send_on_commit(task, integration.pk, **options)
+
+        if failures:
+            error = failures[0]
+            detail = _redact(str(error)) or type(error).__name__
             self.message_user(
                 request,
-                connection_report_html(integration.name, report),
-                messages.SUCCESS if report.ok else messages.ERROR,
+                f"The {action.lower()} of '{integration.name}' could not be queued: "
+                f"the task broker did not accept it ({detail}). Check that the "
+                "broker named by CELERY_BROKER_URL is running, then try again.",
+                messages.ERROR,
             )
+            return
+        self.message_user(
+            request,
+            format_html(
+                "{} queued for '{}'; the result appears under Health checks on "
+                '<a href="{}">its page</a>.',
+                action,
+                integration.name,
+                reverse("admin:integrations_integration_change", args=[integration.pk]),
+            ),
+            messages.SUCCESS,
+        )
 
     def _report_failure(
         self,
@@ -570,44 +614,37 @@ class IntegrationAdmin(admin.ModelAdmin):
         )
 
 
-def connection_report_html(
-    name: str, report: health.ConnectionTestReport
-) -> SafeString:
-    """Describe a connection test: health, then per stream what a sync would do."""
-    result = report.health
-    if result.status != HealthStatus.HEALTHY:
-        reason = _redact(result.error) or f"health is {result.status}"
-        return format_html(
-            "Connection test of '{}' failed at the health check: {}", name, reason
-        )
-
-    lines = []
-    for preview in report.streams:
-        if preview.error:
-            lines.append((preview.stream, f"failed: {_redact(preview.error)}"))
-            continue
+def connection_test_panel(result: HealthCheckResult) -> dict[str, Any]:
+    """Return what the page shows of a stored connection test: health and streams."""
+    previews = health.stored_previews(result) or []
+    rows = []
+    for preview in previews:
         if preview.would_delete is None:
-            deletions = "deletions unknown until a full pass"
+            deletions = "unknown until a full pass"
         else:
-            deletions = f"would delete {preview.would_delete}"
-        lines.append(
-            (
-                preview.stream,
-                f"fetched {preview.fetched}; would create {preview.would_create}, "
-                f"update {preview.would_update}, leave {preview.unchanged} unchanged, "
-                f"{deletions}",
-            )
+            deletions = str(preview.would_delete)
+        rows.append(
+            {
+                "stream": preview.stream,
+                "fetched": preview.fetched,
+                "would_create": preview.would_create,
+                "would_update": preview.would_update,
+                "unchanged": preview.unchanged,
+                "would_delete": deletions,
+                "failed": preview.failed,
+                "error": _redact(preview.error),
+            }
         )
-    verdict = "OK" if report.ok else "problems found"
-    latency = f" ({result.latency_ms} ms)" if result.latency_ms is not None else ""
-    items = format_html_join("", "<li><strong>{}</strong>: {}</li>", lines)
-    return format_html(
-        "Connection test of '{}': {}{}. Preview of a sync:<ul>{}</ul>",
-        name,
-        verdict,
-        latency,
-        items or format_html("<li>{}</li>", "the provider offers no streams"),
+    report = health.ConnectionTestReport(
+        integration=result.integration.name, health=result, streams=previews
     )
+    return {
+        "result": result,
+        "healthy": result.status == HealthStatus.HEALTHY,
+        "ok": report.ok,
+        "error": _redact(result.error),
+        "streams": rows,
+    }
 
 
 def http_metrics_rows(integration: Integration) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from integrations import errors
@@ -135,17 +135,50 @@ class ConnectionTestReport:
 def test_connection(
     integration: Integration, *, pages: int = 1
 ) -> ConnectionTestReport:
-    """Check health, then preview a sync of each stream's first ``pages`` pages."""
+    """Check health, then preview a sync of each stream's first ``pages`` pages.
+
+    The previews are also stored in the health result's ``details["preview"]``
+    (an empty list when the health check failed), so the admin can show the
+    outcome of a test that ran in a worker.
+    """
+    if isinstance(pages, bool) or not isinstance(pages, int) or pages < 1:
+        raise ValueError(f"pages must be a whole number of 1 or more, not {pages!r}.")
+
     health = check_health(integration)
     report = ConnectionTestReport(integration=integration.name, health=health)
-    if health.status != HealthStatus.HEALTHY:
-        return report
+    if health.status == HealthStatus.HEALTHY:
+        report.streams = _preview_streams(integration, pages)
 
+    health.details = {**(health.details or {}), "preview": report.as_dict()["streams"]}
+    HealthCheckResult.objects.filter(pk=health.pk).update(details=health.details)
+    return report
+
+
+# pytest would otherwise collect the function above as a test.
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+def stored_previews(result: HealthCheckResult) -> list[StreamPreview] | None:
+    """Return the stream previews a connection test stored; None for a plain check."""
+    stored = (result.details or {}).get("preview")
+    if not isinstance(stored, list):
+        return None
+
+    names = {item.name for item in fields(StreamPreview)}
+    return [
+        StreamPreview(**{key: value for key, value in item.items() if key in names})
+        for item in stored
+        if isinstance(item, dict) and "stream" in item
+    ]
+
+
+def _preview_streams(integration: Integration, pages: int) -> list[StreamPreview]:
     provider = get_provider(integration.provider)
     client = provider.build_client(integration)
     context = StreamContext(
         integration=integration, client=client, settings=dict(integration.settings)
     )
+    previews = []
     for stream in provider.streams(integration):
         preview = StreamPreview(stream=stream.name)
         try:
@@ -153,12 +186,17 @@ def test_connection(
         except errors.IntegrationError as error:
             preview.error = redact_text(str(error))
             preview.error_code = error.code
-        report.streams.append(preview)
-    return report
-
-
-# pytest would otherwise collect the function above as a test.
-test_connection.__test__ = False  # type: ignore[attr-defined]
+        except Exception as error:
+            # In a worker nobody watches the traceback: record the failure in
+            # the stored preview, where the admin sees it, and log it.
+            logger.exception(
+                "integration.test.preview_crashed",
+                extra={"integration": integration.name, "stream": stream.name},
+            )
+            preview.error = f"Internal error: {type(error).__name__}"
+            preview.error_code = "internal_error"
+        previews.append(preview)
+    return previews
 
 
 def _preview_stream(

@@ -1,4 +1,4 @@
-"""Celery tasks: run syncs, scheduled syncs, health checks, reaper and sweeper.
+"""Celery tasks: syncs, health checks, connection tests, reaper and sweeper.
 
 Every task is safe to run twice: Celery acknowledges late
 (``CELERY_TASK_ACKS_LATE``), so a message can be delivered again after a
@@ -21,7 +21,7 @@ import uuid
 from celery import shared_task
 
 from integrations import errors, health
-from integrations.models import Integration, SyncRun, SyncStatus
+from integrations.models import HealthStatus, Integration, SyncRun, SyncStatus
 from integrations.registry import UnknownProvider
 from integrations.sync import runs
 from integrations.sync.engine import execute_run
@@ -120,6 +120,31 @@ def check_health(integration_id: int) -> str | None:
 
     result = health.check_health(integration)
     return result.status
+
+
+@shared_task(name="integrations.test_connection")
+def test_connection(integration_id: int, pages: int = 1) -> str | None:
+    """Test an integration's connection and store a sync preview; None if gone.
+
+    Return "ok" when health and every stream preview worked, "stream_errors"
+    when the integration is healthy but a stream failed, else the health
+    status. Each delivery records its own health result, so a second one
+    adds a result and changes nothing else.
+    """
+    integration = Integration.objects.filter(pk=integration_id).first()
+    if integration is None:
+        logger.warning(
+            "integrations.task.integration_missing",
+            extra={"integration_id": integration_id},
+        )
+        return None
+
+    report = health.test_connection(integration, pages=pages)
+    if report.ok:
+        return "ok"
+    if report.health.status == HealthStatus.HEALTHY:
+        return "stream_errors"
+    return report.health.status
 
 
 @shared_task(name="integrations.reap_expired_runs")

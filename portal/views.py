@@ -51,8 +51,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _staff_context(request: HttpRequest) -> dict[str, Any]:
-    from integrations.admin import latest_runs, provider_title
-    from integrations.models import HealthStatus, Integration
+    from integrations.admin import provider_title
+    from integrations.models import HealthStatus, Integration, latest_runs
 
     context: dict[str, Any] = {
         "api_docs_url": API_DOCS_URL,

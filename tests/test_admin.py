@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery import Celery
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from integrations import tasks
 from integrations.http import metrics
 from integrations.http.factory import forget_clients
 from integrations.models import (
@@ -22,6 +26,7 @@ from integrations.models import (
     SyncRun,
     SyncStatus,
 )
+from portal.celery import app as celery_app
 from portal.learning.models import (
     Assignment,
     Course,
@@ -29,12 +34,14 @@ from portal.learning.models import (
     LearnerIdentity,
     Progress,
 )
+from tests import leakcheck
 from tests.fakes.json_api import JsonApiFake
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "admin-test-token-0123456789"
 SECRET = "sk-live-plaintext-ABCDEFGHIJKL-9876"
+BROKER_PASSWORD = leakcheck.secret("broker-password-0123456789")
 CHANGELIST = "/admin/integrations/integration/"
 RUNS = "/admin/integrations/syncrun/"
 ENDPOINTS = [
@@ -87,6 +94,42 @@ def api() -> Iterator[JsonApiFake]:
     }
     with JsonApiFake(collections=collections, token=TOKEN) as server:
         yield server
+
+
+@pytest.fixture
+def unreachable_broker() -> Iterator[None]:
+    """Make the current Celery app one whose Redis broker refuses connections."""
+    # A port bound but never listening refuses every connection, and stays
+    # ours (no other process can take it) until the test ends.
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        broker = Celery(
+            "unreachable",
+            broker=f"redis://:{BROKER_PASSWORD}@127.0.0.1:{port}/0",
+            set_as_current=False,
+        )
+        broker.conf.task_publish_retry_policy = {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.01,
+            "interval_max": 0.01,
+        }
+        broker.set_current()
+        try:
+            yield
+        finally:
+            celery_app.set_current()
+            broker.close()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run sent tasks in this process, as ``CELERY_TASK_ALWAYS_EAGER`` does."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 def make_integration(name: str, base_url: str = "http://127.0.0.1:9", **fields: Any):
@@ -401,82 +444,221 @@ def test_sync_now_skips_a_disabled_integration(admin_client):
     assert not SyncRun.objects.exists()
 
 
-def test_check_health_against_a_live_api_stores_a_result(admin_client, api):
+def test_check_health_queues_a_task_and_a_worker_stores_the_result(
+    admin_client, api, django_capture_on_commit_callbacks
+):
     integration = make_integration("school", base_url=api.base_url)
 
-    response = run_action(admin_client, "check_health", [integration])
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = run_action(admin_client, "check_health", [integration])
+
+    assert len(sends) == 1
+    assert not HealthCheckResult.objects.exists()
+    assert api.request_count() == 0
+    [message] = messages_of(response)
+    assert message == (
+        "Health check queued for 'school'; the result appears under Health checks "
+        f'on <a href="{CHANGELIST}{integration.pk}/change/">its page</a>.'
+    )
+
+    assert tasks.check_health.run(integration.pk) == HealthStatus.HEALTHY
 
     result = HealthCheckResult.objects.get(integration=integration)
     assert result.status == HealthStatus.HEALTHY
     integration.refresh_from_db()
     assert integration.health_status == HealthStatus.HEALTHY
-    [message] = messages_of(response)
-    assert message.startswith("'school' is healthy (")
     assert api.request_count() >= 1
 
 
-def test_check_health_reports_rejected_credentials_without_the_token(admin_client, api):
+def test_check_health_button_queues_and_the_page_shows_the_result_later(
+    admin_client, api, django_capture_on_commit_callbacks
+):
     integration = make_integration("school", base_url=api.base_url)
     credential = integration.credentials.get(key="token")
     credential.set_secret("wrong-token-that-must-not-show-123")
     credential.save()
 
-    response = admin_client.post(
-        f"{CHANGELIST}{integration.pk}/check-health/", follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = admin_client.post(
+            f"{CHANGELIST}{integration.pk}/check-health/", follow=True
+        )
+    tasks.check_health.run(integration.pk)
+    page = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
 
-    assert HealthCheckResult.objects.get().status == HealthStatus.UNHEALTHY
+    assert len(sends) == 1
+    assert response.redirect_chain == [(f"{CHANGELIST}{integration.pk}/change/", 302)]
     [message] = messages_of(response)
-    assert message.startswith("'school' is unhealthy")
-    assert "authentication failed" in message.lower()
-    html = response.content.decode()
+    assert message.startswith("Health check queued for 'school'")
+    assert HealthCheckResult.objects.get().status == HealthStatus.UNHEALTHY
+    html = page.content.decode()
     assert "wrong-token-that-must-not-show-123" not in html
     assert "Recent health checks" in html
     assert "portal-badge--unhealthy" in html
+    assert "authentication failed" in html.lower()
 
 
-def test_check_health_reports_each_selected_integration(admin_client, api):
+def test_check_health_queues_one_task_per_selected_integration(
+    admin_client, api, django_capture_on_commit_callbacks
+):
     good = make_integration("school", base_url=api.base_url)
     down = make_integration("offline", base_url="http://127.0.0.1:1")
 
-    response = run_action(admin_client, "check_health", [good, down])
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = run_action(admin_client, "check_health", [good, down])
+    for integration in (good, down):
+        tasks.check_health.run(integration.pk)
 
-    texts = messages_of(response)
-    assert len(texts) == 2
-    assert any(text.startswith("'school' is healthy") for text in texts)
-    assert any(text.startswith("'offline' is unhealthy (") for text in texts)
+    assert len(sends) == 2
+    assert sorted(text.split(";")[0] for text in messages_of(response)) == [
+        "Health check queued for 'offline'",
+        "Health check queued for 'school'",
+    ]
+    good.refresh_from_db()
+    down.refresh_from_db()
+    assert good.health_status == HealthStatus.HEALTHY
+    assert down.health_status == HealthStatus.UNHEALTHY
     assert HealthCheckResult.objects.count() == 2
 
 
-def test_test_connection_previews_what_a_sync_would_change(admin_client, api):
+def test_test_connection_queues_and_the_page_shows_the_preview(
+    admin_client, api, django_capture_on_commit_callbacks
+):
     integration = make_integration("school", base_url=api.base_url)
     Course.objects.create(integration=integration, external_id="2", title="Old")
 
-    response = run_action(admin_client, "test_connection", [integration])
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        response = run_action(admin_client, "test_connection", [integration])
 
+    assert len(sends) == 1
     [message] = messages_of(response)
-    assert message.startswith("Connection test of 'school': OK")
-    assert "<strong>courses</strong>: fetched 2; would create 1, update 1" in message
-    assert "<strong>assignments</strong>: fetched 1; would create 1" in message
-    assert "would delete 0" in message
+    assert message.startswith("Connection test queued for 'school'; the result")
+    assert not HealthCheckResult.objects.exists()
+    before = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
+    assert "No connection test yet." in before.content.decode()
+
+    assert tasks.test_connection.run(integration.pk) == "ok"
+
+    page = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
+    panel = page.context["last_test"]
+    assert panel["ok"] is True
+    streams = {row["stream"]: row for row in panel["streams"]}
+    assert set(streams) == {"courses", "assignments"}
+    courses = streams["courses"]
+    assert (courses["fetched"], courses["would_create"], courses["would_update"]) == (
+        2,
+        1,
+        1,
+    )
+    assert courses["would_delete"] == "0"
+    assert streams["assignments"]["would_create"] == 1
+    html = page.content.decode()
+    assert "Last connection test" in html
+    assert '<span class="portal-badge portal-badge--healthy">OK</span>' in html
+    assert "<td>courses</td>" in html
     assert not SyncRun.objects.exists()
     assert Course.objects.count() == 1
 
 
-def test_test_connection_reports_a_failed_health_check(admin_client):
+def test_test_connection_page_shows_a_failed_health_check(
+    admin_client, django_capture_on_commit_callbacks
+):
     integration = make_integration("offline", base_url="http://127.0.0.1:1")
+
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        admin_client.post(f"{CHANGELIST}{integration.pk}/test-connection/")
+    status = tasks.test_connection.run(integration.pk)
+    page = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
+
+    assert len(sends) == 1
+    assert status == HealthStatus.UNHEALTHY
+    assert page.context["last_test"]["healthy"] is False
+    assert page.context["last_test"]["streams"] == []
+    html = page.content.decode()
+    assert "Failed at the health check" in html
+    assert "127.0.0.1:1" in html
+
+
+def test_the_last_connection_test_stays_shown_after_later_health_checks(
+    admin_client, api
+):
+    integration = make_integration("school", base_url=api.base_url)
+    tasks.test_connection.run(integration.pk)
+    tasks.check_health.run(integration.pk)
+
+    page = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
+
+    tested = HealthCheckResult.objects.filter(details__has_key="preview").get()
+    assert HealthCheckResult.objects.count() == 2
+    assert page.context["last_test"]["result"] == tested
+    assert len(page.context["last_test"]["streams"]) == 2
+
+
+# Outside a test transaction, as in production, the task is sent while the
+# view runs, so a broker error reaches the page.
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_broker_is_reported_without_a_traceback_or_secret(
+    admin_client, unreachable_broker, caplog
+):
+    integration = make_integration("school")
+    caplog.set_level(logging.ERROR, logger="integrations.admin")
+
+    response = admin_client.post(
+        f"{CHANGELIST}{integration.pk}/check-health/", follow=True
+    )
+
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert message.startswith(
+        "The health check of 'school' could not be queued: the task broker did not "
+        "accept it (Error 111 connecting to 127.0.0.1:"
+    )
+    assert "CELERY_BROKER_URL" in message
+    html = response.content.decode()
+    assert "Traceback" not in html
+    assert BROKER_PASSWORD not in html
+    assert [record.msg for record in caplog.records] == [
+        "integrations.admin.enqueue_failed"
+    ]
+    assert caplog.records[0].task == "integrations.check_health"
+    assert not HealthCheckResult.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_connection_action_reports_an_unreachable_broker(
+    admin_client, unreachable_broker
+):
+    integration = make_integration("school")
+
+    response = run_action(admin_client, "test_connection", [integration])
+
+    [message] = messages_of(response)
+    assert message.startswith(
+        "The connection test of 'school' could not be queued: the task broker"
+    )
+    assert BROKER_PASSWORD not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eager_mode_runs_the_test_in_the_request_without_crashing(
+    admin_client, api, eager_celery
+):
+    integration = make_integration("school", base_url=api.base_url)
 
     response = admin_client.post(
         f"{CHANGELIST}{integration.pk}/test-connection/", follow=True
     )
 
+    assert response.status_code == 200
     [message] = messages_of(response)
-    assert message.startswith("Connection test of 'offline' failed at the health check")
+    assert message.startswith("Connection test queued for 'school'")
+    assert response.context["last_test"]["ok"] is True
+    assert HealthCheckResult.objects.get().details["preview"]
 
 
 def test_change_page_shows_http_metrics_after_calls(admin_client, api):
     integration = make_integration("school", base_url=api.base_url)
-    admin_client.post(f"{CHANGELIST}{integration.pk}/check-health/")
+    # A worker in this process: metrics are counted per process.
+    tasks.check_health.run(integration.pk)
 
     response = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
 

@@ -269,6 +269,106 @@ def test_check_health_of_a_missing_integration_is_ignored(db):
     assert not HealthCheckResult.objects.exists()
 
 
+def test_check_health_twice_records_two_results(integration, fake):
+    first = tasks.check_health.apply(args=(integration.pk,)).get()
+    second = tasks.check_health.apply(args=(integration.pk,)).get()
+
+    assert (first, second) == ("healthy", "healthy")
+    assert HealthCheckResult.objects.filter(integration=integration).count() == 2
+
+
+# --- test_connection --------------------------------------------------------------
+
+
+def test_test_connection_stores_health_and_the_preview_of_every_stream(
+    integration, fake
+):
+    status = tasks.test_connection.apply(args=(integration.pk,)).get()
+
+    result = HealthCheckResult.objects.get(integration=integration)
+    integration.refresh_from_db()
+    assert status == "ok"
+    assert result.status == integration.health_status == "healthy"
+    preview = {row["stream"]: row for row in result.details["preview"]}
+    assert list(preview) == STREAMS
+    # page_size=2: one page of each stream, so deletions are unknown.
+    assert preview["courses"]["fetched"] == 2
+    assert preview["courses"]["would_create"] == 2
+    assert preview["courses"]["would_delete"] is None
+    assert not SyncRun.objects.exists()
+    assert not Course.objects.exists()
+
+
+def test_test_connection_previews_as_many_pages_as_asked(integration, fake):
+    tasks.test_connection.apply(args=(integration.pk,), kwargs={"pages": 50}).get()
+
+    result = HealthCheckResult.objects.get(integration=integration)
+    courses = next(
+        row for row in result.details["preview"] if row["stream"] == "courses"
+    )
+    assert courses["fetched"] == len(school_collections()["courses"])
+    assert courses["complete"] is True
+    assert courses["would_delete"] == 0
+
+
+def test_test_connection_twice_records_two_results_and_writes_nothing_else(
+    integration, fake
+):
+    first = tasks.test_connection.apply(args=(integration.pk,)).get()
+    second = tasks.test_connection.apply(args=(integration.pk,)).get()
+
+    results = HealthCheckResult.objects.filter(integration=integration)
+    assert (first, second) == ("ok", "ok")
+    assert results.count() == 2
+    assert [len(result.details["preview"]) for result in results] == [3, 3]
+    assert not SyncRun.objects.exists()
+    assert not Course.objects.exists()
+
+
+def test_test_connection_with_rejected_credentials_stores_an_empty_preview(
+    integration, fake
+):
+    fake.token = "a-different-token-the-portal-does-not-have"
+
+    status = tasks.test_connection.apply(args=(integration.pk,)).get()
+
+    result = HealthCheckResult.objects.get(integration=integration)
+    assert status == "unhealthy"
+    assert result.details["preview"] == []
+    assert TOKEN not in result.error
+
+
+def test_test_connection_reports_a_failing_stream(integration, fake):
+    fake.fail_next(500, path="/api/assignments", times=10)
+
+    status = tasks.test_connection.apply(args=(integration.pk,)).get()
+
+    result = HealthCheckResult.objects.get(integration=integration)
+    preview = {row["stream"]: row for row in result.details["preview"]}
+    assert status == "stream_errors"
+    assert preview["assignments"]["error"]
+    assert preview["courses"]["error"] == ""
+
+
+def test_test_connection_of_a_missing_integration_is_logged_and_ignored(db, caplog):
+    caplog.set_level(logging.WARNING, logger="integrations.tasks")
+
+    assert tasks.test_connection.apply(args=(424242,)).get() is None
+    assert not HealthCheckResult.objects.exists()
+    assert [record.msg for record in caplog.records] == [
+        "integrations.task.integration_missing"
+    ]
+    assert caplog.records[0].integration_id == 424242
+
+
+def test_test_connection_refuses_a_page_count_below_one(integration, fake):
+    with pytest.raises(ValueError, match="pages must be a whole number of 1 or more"):
+        tasks.test_connection.run(integration.pk, pages=0)
+
+    assert not HealthCheckResult.objects.exists()
+    assert fake.request_count() == 0
+
+
 # --- reaper and sweeper -------------------------------------------------------------
 
 
