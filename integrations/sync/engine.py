@@ -72,6 +72,11 @@ def execute_run(
         return SyncRun.objects.get(pk=run.pk)
 
     try:
+        from integrations.sync.runs import reap_expired_runs
+
+        # Holding the lease, any run of this integration still "running" is
+        # dead: resume it first, in its place ahead of the streams after it.
+        reap_expired_runs(integration)
         while True:
             next_run = _next_due_run(integration)
             if next_run is None:
@@ -128,6 +133,16 @@ def _execute_claimed(
 ) -> None:
     if not _claim(run, owner):
         return
+    if _superseded(run):
+        SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.CANCELLED,
+            error_code="superseded",
+            error_summary="A later sync completed this stream first; nothing to resume.",
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        return
     log_context = {
         "integration": integration.name,
         "stream": run.stream,
@@ -180,6 +195,32 @@ def _execute_claimed(
     if progress is not None:
         run.refresh_from_db()
         progress(run)
+
+
+def _superseded(run: SyncRun) -> bool:
+    """Tell whether a resumed run's pass was overtaken by a newer complete pass.
+
+    Finishing the old pass would mark rows the newer pass saw as deleted.
+    """
+    if not run.pass_number or run.pass_number == run.pk:
+        return False
+    pass_started = (
+        SyncRun.objects.filter(pk=run.pass_number)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if pass_started is None:
+        return False
+    return (
+        SyncRun.objects.filter(
+            integration_id=run.integration_id,
+            stream=run.stream,
+            status=SyncStatus.SUCCEEDED,
+            created_at__gt=pass_started,
+        )
+        .exclude(pass_number=run.pass_number)
+        .exists()
+    )
 
 
 def _fetch_and_store(

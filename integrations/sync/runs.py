@@ -149,6 +149,9 @@ def run_sync_now(
     """
     names = stream_names(integration, streams)
     owner = leases.new_owner("cli")
+    # A run left "running" by a killed process would otherwise wait for the
+    # periodic reaper, which cron-style use without workers never runs.
+    reap_expired_runs(integration)
     if not leases.acquire(integration.pk, owner):
         raise SyncInProgress(
             f"A sync of '{integration.name}' is already running; wait for it or "
@@ -193,19 +196,22 @@ def cancel_run(run: SyncRun) -> bool:
     return cancelled == 1
 
 
-def reap_expired_runs() -> list[SyncRun]:
+def reap_expired_runs(integration: Integration | None = None) -> list[SyncRun]:
     """Fail runs whose worker died and queue runs that resume them.
 
     A run whose lease expired while running lost its worker (killed, out of
     memory, machine gone). Its committed pages stay; the new run continues
     from its cursor in the same pass, so the end result is as if nothing
-    happened.
+    happened. The new run keeps the dead run's place in the queue, ahead of
+    the streams that depend on it. With ``integration``, only its runs.
     """
     now = timezone.now()
     resumed: list[SyncRun] = []
     expired = SyncRun.objects.filter(
         status=SyncStatus.RUNNING, lease_expires_at__lt=now
     ).select_related("integration")
+    if integration is not None:
+        expired = expired.filter(integration=integration)
     for run in expired:
         with transaction.atomic():
             reaped = SyncRun.objects.filter(
@@ -238,6 +244,7 @@ def reap_expired_runs() -> list[SyncRun]:
                 pass_number=run.pass_number or run.pk,
                 attempts=run.attempts,
                 offered_at=now,
+                created_at=run.created_at,
             )
             resumed.append(new_run)
             transaction.on_commit(lambda run_id=new_run.pk: _send([run_id]))

@@ -457,3 +457,43 @@ def test_interrupted_cli_sync_leaves_nothing_queued_and_resumes_next_time(
     assert resumed.resumed_from_id == interrupted.pk
     assert resumed.pages == 2
     assert Course.objects.filter(deleted_at__isnull=True).count() == 12
+
+
+def test_stale_resume_after_a_newer_complete_pass_is_cancelled(
+    integration, school, django_capture_on_commit_callbacks
+):
+    first = run_sync_now(integration, streams=["courses"])[0]
+    stale = SyncRun.objects.create(
+        integration=integration,
+        stream="courses",
+        resumed_from=first,
+        pass_number=first.pk,
+        cursor={"url": school.collection_url("courses") + "?page=3"},
+        created_at=first.created_at,
+    )
+    run_sync_now(integration, streams=["courses"])  # a newer, complete pass
+
+    result = execute_run(stale.pk, owner="late-worker")
+
+    assert result.status == SyncStatus.CANCELLED
+    assert result.error_code == "superseded"
+    assert not Course.objects.filter(deleted_at__isnull=False).exists()
+
+
+def test_cli_sync_resumes_a_run_left_running_by_a_killed_process(integration, school):
+    dead = SyncRun.objects.create(
+        integration=integration,
+        stream="courses",
+        status=SyncStatus.RUNNING,
+        lease_owner="killed",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        cursor={"url": school.collection_url("courses") + "?page=2"},
+        attempts=1,
+    )
+    SyncRun.objects.filter(pk=dead.pk).update(pass_number=dead.pk)
+
+    run_sync_now(integration, streams=["courses"])
+
+    dead.refresh_from_db()
+    assert dead.status == SyncStatus.FAILED and dead.error_code == "worker_lost"
+    assert not SyncRun.objects.filter(status=SyncStatus.RUNNING).exists()

@@ -1,0 +1,1 @@
+"""The Moodle provider: courses, enrollments and progress over Moodle web services."""

@@ -1,0 +1,1 @@
+"""Tests of the Moodle provider and its fake Moodle."""

@@ -1,0 +1,75 @@
+"""A separate process that syncs the fake Moodle, so a test can SIGKILL it.
+
+Usage: ``python -m tests.providers.moodle.sync_process COMMAND [ARG]`` with
+the database chosen by DATABASE_URL:
+
+- ``migrate``: create the tables;
+- ``setup BASE_URL``: create the ``moodle`` integration (school token, two
+  users a window);
+- ``sync``: sync every stream in this process (the one to be killed);
+- ``resume``: reap runs whose lease expired, execute what is queued, and
+  print the stored rows and runs as JSON;
+- ``rows``: print the stored rows and runs as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    """Run the command named on the command line."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from integrations.models import Credential, Integration, SyncRun, SyncStatus
+    from integrations.sync.engine import execute_run
+    from integrations.sync.runs import reap_expired_runs, run_sync_now
+    from portal.learning.models import Course, Enrollment, Progress
+    from tests.providers.moodle.helpers import TOKEN
+
+    command = sys.argv[1]
+    if command == "migrate":
+        call_command("migrate", verbosity=0)
+    elif command == "setup":
+        integration = Integration.objects.create(
+            name="moodle",
+            provider="moodle",
+            base_url=sys.argv[2],
+            settings={"page_size": 2},
+        )
+        credential = Credential(integration=integration, key="token")
+        credential.set_secret(TOKEN)
+        credential.save()
+    elif command == "sync":
+        run_sync_now(Integration.objects.get(name="moodle"))
+    elif command in ("resume", "rows"):
+        if command == "resume":
+            reap_expired_runs()
+            for run in SyncRun.objects.filter(status=SyncStatus.QUEUED).order_by("id"):
+                execute_run(run.pk, owner="resumer")
+        rows = {
+            model.__name__: sorted(
+                model.objects.filter(deleted_at__isnull=True).values_list(
+                    "external_id", flat=True
+                )
+            )
+            for model in (Course, Enrollment, Progress)
+        }
+        totals = {
+            model.__name__: model.objects.count()
+            for model in (Course, Enrollment, Progress)
+        }
+        runs = list(
+            SyncRun.objects.order_by("id").values("stream", "status", "error_code")
+        )
+        print(json.dumps({"rows": rows, "totals": totals, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()
