@@ -163,6 +163,10 @@ class Provider:
         """Make the cheapest authenticated call and report what it found."""
         raise NotImplementedError
 
+    def write_back_enabled(self, integration: Integration) -> bool:
+        """Tell whether this integration is set up to receive write-backs."""
+        return self.supports_write_back
+
     def push_progress(
         self, integration: Integration, client: HttpClient, progress: Any
     ) -> dict:

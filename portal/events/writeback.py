@@ -52,7 +52,7 @@ def queue_write_back(progress: Progress) -> WriteBack | None:
         provider = get_provider(integration.provider)
     except UnknownProvider:
         return None
-    if not provider.supports_write_back or not integration.enabled:
+    if not integration.enabled or not provider.write_back_enabled(integration):
         return None
 
     now = timezone.now()

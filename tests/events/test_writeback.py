@@ -255,3 +255,23 @@ def test_sweeper_recovers_a_push_whose_worker_died(
 
     assert offered == 1 and len(callbacks) == 1
     assert execute_write_back(write_back.pk, owner="worker-2").status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("grade_item", "queued"), [("", False), ("portal-progress", True)]
+)
+def test_moodle_queues_write_backs_only_with_a_grade_item(grade_item, queued):
+    settings = {"write_back_grade_item": grade_item} if grade_item else {}
+    integration = Integration.objects.create(
+        name="moodle",
+        provider="moodle",
+        base_url="https://moodle.example.org",
+        settings=settings,
+    )
+    learner = get_user_model().objects.create(username="cy")
+    course = Course.objects.create(integration=integration, external_id="21", title="C")
+    progress = Progress.objects.create(
+        integration=integration, external_id="21:5", course=course, learner=learner
+    )
+
+    assert (queue_write_back(progress) is not None) is queued

@@ -176,6 +176,11 @@ class MoodleProvider(Provider):
         if problems:
             raise ValidationError({"settings": problems})
 
+    def write_back_enabled(self, integration: Integration) -> bool:
+        """Only integrations with a write-back grade item receive pushes."""
+        config, _ = parse_settings(integration.settings)
+        return config is not None and bool(config.write_back_grade_item)
+
     def config(self, integration: Integration) -> MoodleConfig:
         """Return the integration's checked settings or raise ConfigurationError."""
         config, problems = parse_settings(integration.settings)
