@@ -1,0 +1,1 @@
+"""The Canvas LMS provider: courses, assignments, enrollments, progress, grades."""

@@ -1,0 +1,262 @@
+"""The Canvas LMS provider: identity, settings, auth and the hooks it gives.
+
+An admin's access token (``Authorization: Bearer``; credential
+``access_token``) reads the courses of an account (``account_id``) or of the
+token's user, then each course's assignments, enrollments and progress; a
+learner's grade is written back as a submission's posted grade on a portal
+assignment. docs/providers/canvas.md documents settings, calls and states.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+
+from integrations.errors import ConfigurationError
+from integrations.http.auth import BearerToken
+from integrations.providers.base import (
+    AuthKind,
+    CredentialField,
+    HealthReport,
+    Provider,
+    SettingField,
+)
+from integrations.providers.canvas import health, writeback
+from integrations.providers.canvas.client import (
+    DEFAULT_QUOTA,
+    DEFAULT_REFILL,
+    CanvasThrottle,
+    map_canvas_error,
+)
+from integrations.providers.canvas.sync import (
+    ENROLLMENT_TYPES,
+    MODULE_PROGRESS_MODES,
+    CanvasConfig,
+    CanvasStream,
+    build_streams,
+)
+from integrations.registry import register
+from integrations.validation import validate_settings
+
+if TYPE_CHECKING:
+    from integrations.http.client import HttpClient
+    from integrations.models import Integration
+
+WRITEBACK_GRADES = ("percent", "grade")
+
+SETTINGS_SCHEMA = (
+    SettingField(
+        "account_id",
+        type="int",
+        minimum=1,
+        help="Canvas account whose courses to sync (the number in /accounts/<id>); "
+        "leave empty to sync the courses of the token's own user.",
+    ),
+    SettingField(
+        "per_page",
+        type="int",
+        default=100,
+        minimum=1,
+        maximum=100,
+        help="Items per request; 100 is the most Canvas returns.",
+    ),
+    SettingField(
+        "enrollment_types",
+        type="list",
+        default=["student", "teacher"],
+        help="Enrollment roles to sync: student, teacher, ta, designer, observer.",
+    ),
+    SettingField(
+        "include_completed",
+        type="bool",
+        default=True,
+        help="Sync concluded courses and completed enrollments too.",
+    ),
+    SettingField(
+        "include_unpublished_assignments",
+        type="bool",
+        default=False,
+        help="Sync assignments learners cannot see yet (unpublished).",
+    ),
+    SettingField(
+        "module_progress",
+        type="choice",
+        default="bulk",
+        choices=MODULE_PROGRESS_MODES,
+        help="Module completion for progress: bulk (one listing per course), "
+        "per_user (one request per learner) or off (grades only).",
+    ),
+    SettingField(
+        "writeback_assignment_name",
+        default="Portal progress",
+        help="Name of the assignment each course's grades are written back to.",
+    ),
+    SettingField(
+        "writeback_create_assignment",
+        type="bool",
+        default=False,
+        help="Create that assignment (published, percent, out of the final grade) "
+        "in a course that has none.",
+    ),
+    SettingField(
+        "writeback_grade",
+        type="choice",
+        default="percent",
+        choices=WRITEBACK_GRADES,
+        help="What to post: the progress percent (as '85%') or the progress grade.",
+    ),
+    SettingField(
+        "rate_limit_quota",
+        type="float",
+        default=DEFAULT_QUOTA,
+        minimum=1,
+        help="The token's throttle quota (Canvas's default high water mark: 700).",
+    ),
+    SettingField(
+        "rate_limit_refill",
+        type="float",
+        default=DEFAULT_REFILL,
+        minimum=0.001,
+        help="Quota units the throttle gives back per second (Canvas's default: 10).",
+    ),
+)
+
+
+def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
+    """Return the config the settings describe and every problem found.
+
+    Each problem names the setting at fault.
+    """
+    try:
+        cleaned = validate_settings(values, SETTINGS_SCHEMA)
+    except ValidationError as error:
+        return None, [
+            f"{name.removeprefix('settings.')}: {message}"
+            for name, messages in error.message_dict.items()
+            for message in messages
+        ]
+
+    problems: list[str] = []
+    types = list(cleaned["enrollment_types"])
+    if not types:
+        problems.append("enrollment_types: list at least one role, e.g. ['student']")
+    for position, role in enumerate(types):
+        if role not in ENROLLMENT_TYPES:
+            problems.append(
+                f"enrollment_types.{position}: {role!r} is not a role; expected one "
+                f"of {', '.join(ENROLLMENT_TYPES)}"
+            )
+    if len(set(map(str, types))) != len(types):
+        problems.append("enrollment_types: a role is listed twice")
+    name = cleaned["writeback_assignment_name"].strip()
+    if not 3 <= len(name) <= 255:
+        problems.append(
+            "writeback_assignment_name: expected 3 to 255 characters (Canvas searches "
+            "assignments by name, from 2 characters)"
+        )
+
+    if problems:
+        return None, problems
+    config = CanvasConfig(
+        account_id=cleaned.get("account_id"),
+        per_page=cleaned["per_page"],
+        enrollment_types=tuple(types),
+        include_completed=cleaned["include_completed"],
+        include_unpublished_assignments=cleaned["include_unpublished_assignments"],
+        module_progress=cleaned["module_progress"],
+        writeback_assignment_name=name,
+        writeback_create_assignment=cleaned["writeback_create_assignment"],
+        writeback_grade=cleaned["writeback_grade"],
+        rate_limit_quota=float(cleaned["rate_limit_quota"]),
+        rate_limit_refill=float(cleaned["rate_limit_refill"]),
+    )
+    return config, []
+
+
+@register
+class CanvasProvider(Provider):
+    """Sync courses, assignments, enrollments and progress from Canvas LMS."""
+
+    slug = "canvas"
+    title = "Canvas LMS"
+    description = (
+        "Instructure Canvas: courses of an account or of the token's user, with "
+        "their assignments, enrollments and learners' progress; grades are "
+        "written back to a portal assignment."
+    )
+    auth_kind = AuthKind.API_KEY
+    settings_schema = SETTINGS_SCHEMA
+    credential_schema = (
+        CredentialField(
+            "access_token",
+            kind="api_key",
+            required=True,
+            help="An access token of a Canvas admin (Account > Settings > New "
+            "access token), sent as 'Authorization: Bearer'.",
+        ),
+    )
+    requires_base_url = True
+    #: A ceiling far above what one worker sends; it gives the shared limiter
+    #: that Canvas's own throttle headers steer (see CanvasThrottle).
+    default_rate_limit = (6000, 60.0)
+    supports_write_back = True
+
+    def validate_settings(self, settings: Any) -> None:
+        """Raise ValidationError listing every problem, each naming its setting."""
+        _, problems = parse_settings(settings)
+        if problems:
+            raise ValidationError({"settings": problems})
+
+    def config(self, integration: Integration) -> CanvasConfig:
+        """Return the integration's checked settings or raise ConfigurationError."""
+        config, problems = parse_settings(integration.settings)
+        if config is None:
+            raise ConfigurationError(
+                f"Integration '{integration.name}' has invalid settings: "
+                + "; ".join(problems),
+                integration=integration.name,
+                details={"errors": problems},
+            )
+        return config
+
+    def streams(self, integration: Integration) -> list[CanvasStream]:
+        """Return courses, assignments, enrollments and progress, in that order."""
+        return build_streams(self.config(integration))
+
+    def access_token(self, integration: Integration) -> str:
+        """Return the token requests are made with: the ``access_token`` credential.
+
+        The one place the token comes from, so a token obtained another way
+        (a learner's OAuth grant, refreshed when it expires) plugs in here.
+        """
+        return integration.secret("access_token")
+
+    def auth_for(self, integration: Integration) -> BearerToken:
+        """Send the access token as ``Authorization: Bearer``."""
+        return BearerToken(self.access_token(integration))
+
+    def client_options(self, integration: Integration) -> dict[str, Any]:
+        """Ask for JSON; read Canvas's errors and throttling headers."""
+        config = self.config(integration)
+        return {
+            "default_headers": {"Accept": "application/json"},
+            "error_mapper": map_canvas_error,
+            "rate_limit_signals": CanvasThrottle(
+                quota=config.rate_limit_quota, refill=config.rate_limit_refill
+            ),
+        }
+
+    def check_health(
+        self, integration: Integration, client: HttpClient
+    ) -> HealthReport:
+        """GET /api/v1/users/self and report the user and the throttle budget."""
+        return health.check_canvas_health(client, self.config(integration))
+
+    def push_progress(
+        self, integration: Integration, client: HttpClient, progress: Any
+    ) -> dict:
+        """Post the learner's grade on the course's portal assignment in Canvas."""
+        return writeback.push_progress(
+            self.config(integration), integration, client, progress
+        )

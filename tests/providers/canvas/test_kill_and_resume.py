@@ -1,0 +1,195 @@
+"""A Canvas sync killed with SIGKILL mid-page resumes to exactly Canvas's rows.
+
+The fake holds the chosen request open, so the process dies in the middle
+of a page with the pages before it committed; a second process reaps the
+dead run and resumes from its cursor, inside a course where it stopped.
+Runs on SQLite, or on PostgreSQL when DATABASE_URL selects it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.fakes.canvas import CanvasFake
+from tests.providers.canvas.helpers import TOKEN
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = "tests.providers.canvas.sync_process"
+PROGRESS_STATES = ("active", "invited", "completed", "inactive")
+POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+
+
+def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", SCRIPT, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def expected_rows(fake: CanvasFake) -> dict[str, list[str]]:
+    """Return the rows a complete sync of account 1 stores, from the fake's data."""
+    courses = fake.course_items()
+    readable = {c["id"] for c in courses if c["workflow_state"] != "deleted"}
+    enrollments = [e for e in fake.enrollment_items() if e["course_id"] in readable]
+    return {
+        "Course": sorted(str(c["id"]) for c in courses),
+        "Assignment": sorted(
+            str(a["id"])
+            for a in fake.assignment_items()
+            if a["course_id"] in readable and a["published"]
+        ),
+        "Enrollment": sorted(
+            str(e["id"])
+            for e in enrollments
+            if e["type"] in ("StudentEnrollment", "TeacherEnrollment")
+        ),
+        "Progress": sorted(
+            f"{e['course_id']}:{e['user_id']}"
+            for e in enrollments
+            if e["type"] == "StudentEnrollment"
+            and e["enrollment_state"] in PROGRESS_STATES
+        ),
+    }
+
+
+class Databases:
+    """Fresh copies of a database holding the tables and the integration.
+
+    SQLite by default (a file copied per test); PostgreSQL when DATABASE_URL
+    selects it (a database created per test from a template database).
+    """
+
+    def __init__(self, root: Path) -> None:
+        url = os.environ.get("DATABASE_URL", "")
+        self.server = url if url.split("://", 1)[0] in POSTGRES_SCHEMES else None
+        self.root = root
+        self.names: list[str] = []
+        self.template_url = self.create("template")
+        self.template_name = self.names[0]
+
+    def prepare_template(self) -> None:
+        """Create the tables and the integration in the template, once."""
+        env = self.env(self.template_url)
+        run_process(env, "migrate")
+        # Each test points the integration at its own fake when it syncs.
+        run_process(env, "setup", "http://127.0.0.1:9")
+
+    def create(self, label: str, template: str | None = None) -> str:
+        """Return the URL of a new database (a copy of ``template`` if given)."""
+        if self.server is None:
+            path = self.root / f"{label}-{len(self.names)}.sqlite3"
+            if template is not None:
+                shutil.copyfile(template, path)
+            self.names.append(str(path))
+            return f"sqlite:///{path}"
+
+        name = f"canvas_kill_{os.getpid()}_{label}_{len(self.names)}"
+        statement = f'CREATE DATABASE "{name}"'
+        if template is not None:
+            statement += f' TEMPLATE "{template}"'
+        self.execute(statement)
+        self.names.append(name)
+        return urlunsplit(urlsplit(self.server)._replace(path=f"/{name}"))
+
+    def copy(self) -> str:
+        """Return the URL of a fresh copy of the template."""
+        return self.create("run", template=self.template_name)
+
+    def env(self, database_url: str) -> dict[str, str]:
+        """Return the environment of a process working on ``database_url``."""
+        return {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CACHE_URL": "locmemcache://",
+            "CANVAS_TEST_TOKEN": TOKEN,
+        }
+
+    def drop_all(self) -> None:
+        """Drop the PostgreSQL databases made (SQLite files go with tmp_path)."""
+        if self.server is not None:
+            for name in reversed(self.names):
+                self.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    def execute(self, statement: str) -> None:
+        """Run one statement on the server's maintenance database."""
+        import psycopg
+
+        maintenance = urlunsplit(urlsplit(self.server)._replace(path="/postgres"))
+        with psycopg.connect(maintenance, autocommit=True) as connection:
+            connection.execute(statement)
+
+
+@pytest.fixture(scope="module")
+def databases(tmp_path_factory) -> Iterator[Databases]:
+    """Return the database maker, its template prepared once per module."""
+    made = Databases(tmp_path_factory.mktemp("canvas-kill"))
+    try:
+        made.prepare_template()
+        yield made
+    finally:
+        made.drop_all()
+
+
+# Requests, two items a page: 1-3 courses; 4-8 assignments (5: course 101's
+# second page); 9-14 enrollments (10 and 14: second pages of courses 101 and
+# 104); 15-24 progress (15-16 course 101's module progress, 18 the second
+# page of its grades, 22 course 103's); 2 is the courses' second page.
+@pytest.mark.parametrize("kill_at_request", [2, 5, 10, 14, 18, 22])
+def test_canvas_sync_killed_with_sigkill_resumes_to_exactly_the_source(
+    tmp_path, databases, kill_at_request
+):
+    database_url = databases.copy()
+    fake = CanvasFake.school(token=TOKEN)
+    # The process is killed while the fake holds this request open, in the
+    # middle of its pass, with the pages before it committed.
+    reached, release = fake.hold(kill_at_request)
+
+    with fake:
+        env = {
+            **databases.env(database_url),
+            "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": "*",
+            "INTEGRATIONS_SYNC_LEASE_SECONDS": "1",
+            "PORTAL_VAR_DIR": str(tmp_path),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", SCRIPT, "sync", fake.base_url],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert reached.wait(60), "the sync never reached the request to kill at"
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == -signal.SIGKILL
+        killed_path = fake.requests[kill_at_request - 1].path
+
+        # Let the dead process's one-second lease expire before the reaper looks.
+        threading.Event().wait(1.5)
+        result = json.loads(run_process(env, "resume").stdout.strip().splitlines()[-1])
+
+    assert result["rows"] == expected_rows(fake), killed_path
+    statuses = [run["status"] for run in result["runs"]]
+    assert "running" not in statuses and "queued" not in statuses
+    assert any(run["error_code"] == "worker_lost" for run in result["runs"])
