@@ -252,7 +252,7 @@ _ASSIGNMENT = re.compile(
 _TOKEN_FORMAT = re.compile(
     r"\b(?:"
     r"(?P<prefix>whsec_|xox[abposer]-|gh[pousr]_|github_pat_|glpat-|"
-    r"[sr]k_live_|[sr]k_test_)[A-Za-z0-9_+/=\-]{8,}"
+    r"[sr]k_live_|[sr]k_test_|opt_)[A-Za-z0-9_+/=\-]{8,}"
     r"|(?P<aws>AKIA|ASIA)[0-9A-Z]{16}\b"
     r"|(?P<jwt>eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
     r"|(?P<telegram>bot)\d{6,}:[A-Za-z0-9_\-]{30,}"
@@ -371,6 +371,7 @@ _FORMAT_HINTS = (
     "ASIA",
     "eyJ",
     "bot",
+    "opt_",
 )
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "django_celery_beat",
     "allauth",
@@ -207,19 +208,71 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# Only the API answers cross-origin requests; the admin and sign-in pages
+# never do. Cookies cross origins only when asked for: a front end on another
+# origin normally sends a bearer token instead (docs/api.md).
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=3600)
 
 # --- REST API ---------------------------------------------------------------
+# Bearer tokens come first: an unauthenticated request then gets a 401 with
+# "WWW-Authenticate: Bearer", where the session class alone would give a 403.
+# Throttle rates are N/second|minute|hour|day; "none" disables a scope. They
+# count in the default cache, which several processes share (docs/api.md).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.KeysetPagination",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.AnonThrottle",
+        "portal.api.throttling.UserThrottle",
+        "portal.api.throttling.TokenThrottle",
+        "portal.api.throttling.WriteThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        scope: (None if rate.strip().lower() == "none" else rate)
+        for scope, rate in {
+            "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+            "user": env.str("API_THROTTLE_USER", default="600/minute"),
+            "token": env.str("API_THROTTLE_TOKEN", default="300/minute"),
+            "write": env.str("API_THROTTLE_WRITE", default="60/minute"),
+        }.items()
+    },
+    "EXCEPTION_HANDLER": "portal.api.exceptions.api_exception_handler",
+    # Proxies in front of the portal whose X-Forwarded-For is trusted to tell
+    # the client's address (anonymous throttling); 0 trusts none of it.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ORCATech integration portal API",
+    "DESCRIPTION": (
+        "Courses, assignments, enrollments and progress synced from the "
+        "school's LMSs, for front ends. Guide: docs/api.md."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The interactive docs load Swagger UI from the sidecar package's static
+    # files: nothing comes from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CourseStateEnum": "portal.learning.models.CourseState",
+        "EnrollmentStateEnum": "portal.learning.models.EnrollmentState",
+        "EnrollmentRoleEnum": "portal.learning.models.EnrollmentRole",
+        "SyncStatusEnum": "integrations.models.SyncStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -258,6 +258,7 @@ def test_oauth_code_is_masked_beside_state_but_not_elsewhere():
         ("slack xoxb-1234567890-0987654321-AbCdEfGhIj", "slack xoxb-***"),
         ("user xoxp-1234567890-0987654321-AbCdEfGhIj ok", "user xoxp-*** ok"),
         ("pat ghp_0123456789abcdefghijABCDEFGHIJ012345", "pat ghp_***"),
+        ("api opt_0123456789ab_" + "x" * 43, "api opt_***"),
         ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "pat github_pat_***"),
         ("gitlab glpat-0123456789abcdefghij", "gitlab glpat-***"),
         ("aws AKIAIOSFODNN7EXAMPLE in env", "aws AKIA*** in env"),

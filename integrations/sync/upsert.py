@@ -38,6 +38,10 @@ RECORD_MODELS: dict[str, type[models.Model]] = {
 }
 _COMMON_FIELDS = ("remote_created_at", "remote_updated_at")
 _MAX_FAILURE_SAMPLES = 20
+#: Rows whose external_id starts with this were created in the portal (for
+#: example progress a learner reported through the API), not by a sync; a
+#: sync pass never marks them deleted.
+PORTAL_OWNED_PREFIX = "portal:"
 
 
 @dataclass
@@ -284,15 +288,16 @@ def mark_missing_deleted(
     """Mark rows of a complete pass that the pass did not see as deleted."""
     model = RECORD_MODELS[record_type]
     now = timezone.now()
-    gone = model.objects.filter(
-        integration=integration, deleted_at__isnull=True
-    ).exclude(seen_in_pass=pass_number)
+    gone = (
+        model.objects.filter(integration=integration, deleted_at__isnull=True)
+        .exclude(seen_in_pass=pass_number)
+        .exclude(external_id__startswith=PORTAL_OWNED_PREFIX)
+    )
     return gone.update(deleted_at=now, updated_at=now)
 
 
 def live_count(integration: Integration, record_type: str) -> int:
     """Count the rows of a record type not marked deleted."""
     model = RECORD_MODELS[record_type]
-    return model.objects.filter(
-        integration=integration, deleted_at__isnull=True
-    ).count()
+    live = model.objects.filter(integration=integration, deleted_at__isnull=True)
+    return live.exclude(external_id__startswith=PORTAL_OWNED_PREFIX).count()

@@ -9,3 +9,7 @@ class ApiConfig(AppConfig):
     name = "portal.api"
     label = "api"
     verbose_name = "REST API"
+
+    def ready(self) -> None:
+        """Register the OpenAPI extensions and the settings checks."""
+        from portal.api import checks, schema  # noqa: F401

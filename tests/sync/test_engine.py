@@ -497,3 +497,24 @@ def test_cli_sync_resumes_a_run_left_running_by_a_killed_process(integration, sc
     dead.refresh_from_db()
     assert dead.status == SyncStatus.FAILED and dead.error_code == "worker_lost"
     assert not SyncRun.objects.filter(status=SyncStatus.RUNNING).exists()
+
+
+def test_progress_reported_in_the_portal_is_never_marked_deleted_by_a_sync(
+    integration, school
+):
+    run_sync_now(integration)
+    course = Course.objects.get(external_id="1001")
+    learner = get_user_model().objects.create(username="self-reporter")
+    reported = Progress.objects.create(
+        integration=integration,
+        external_id=f"portal:{course.pk}:{learner.pk}",
+        course=course,
+        learner=learner,
+        percent=50,
+    )
+
+    run = runs_by_stream(run_sync_now(integration))["progress"]
+
+    assert run.deleted == 0
+    reported.refresh_from_db()
+    assert reported.deleted_at is None

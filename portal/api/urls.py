@@ -1,0 +1,30 @@
+"""URLs of the REST API, mounted at /api/v1/ by portal/urls.py."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from portal.api import views
+from portal.api.exceptions import not_found_view
+
+router = SimpleRouter()
+router.register("courses", views.CourseViewSet, basename="course")
+router.register("assignments", views.AssignmentViewSet, basename="assignment")
+router.register("enrollments", views.EnrollmentViewSet, basename="enrollment")
+router.register("progress", views.ProgressViewSet, basename="progress")
+router.register("integrations", views.IntegrationViewSet, basename="integration")
+router.register("sync-runs", views.SyncRunViewSet, basename="sync-run")
+router.register("tokens", views.ApiTokenViewSet, basename="token")
+
+urlpatterns = [
+    *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    # Anything else under /api/v1/ answers in the API's error shape, not
+    # with the site's HTML 404 page.
+    re_path(r"^[\s\S]*$", not_found_view, name="api-not-found"),
+]

@@ -1,0 +1,229 @@
+"""Fixtures of the REST API tests: two learners, staff, and their courses.
+
+The world, by learner:
+
+- learner A: enrolled in ``course_a`` and ``shared``; progress in both;
+  also enrolled in ``deleted_course`` (a course gone from its LMS) and in
+  ``dropped`` through an enrollment that is itself deleted.
+- learner B: enrolled in ``course_b`` and ``shared``; progress in both.
+- nobody is enrolled in ``lonely``.
+
+Courses come from ``lms`` (a provider that can write back) except
+``course_b``, which comes from ``moodle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from integrations import registry
+from integrations.models import Integration
+from integrations.providers.base import HealthReport, Provider
+from portal.api.models import ApiToken
+from portal.learning.models import (
+    Assignment,
+    Course,
+    CourseState,
+    Enrollment,
+    EnrollmentRole,
+    Progress,
+)
+
+WRITE_BACK_SLUG = "apitest-lms"
+
+
+class WriteBackLms(Provider):
+    """A provider that can write progress back; its push is never run here."""
+
+    slug = WRITE_BACK_SLUG
+    title = "API test LMS"
+    requires_base_url = False
+    supports_write_back = True
+
+    def streams(self, integration: Integration) -> list:
+        """Return no streams: these tests create rows directly."""
+        return []
+
+    def check_health(self, integration: Integration, client: Any) -> HealthReport:
+        """Report healthy without a call."""
+        return HealthReport(status="healthy")
+
+    def push_progress(self, integration: Integration, client: Any, progress: Any):
+        """Return what would be pushed."""
+        return {"progress": progress.pk}
+
+
+@pytest.fixture
+def write_back_provider() -> Iterator[type[Provider]]:
+    """Register the write-back test provider for one test."""
+    registry.register(WriteBackLms)
+    yield WriteBackLms
+    registry._providers.pop(WRITE_BACK_SLUG, None)
+
+
+@dataclass
+class World:
+    """Everything the API tests read and write."""
+
+    lms: Integration
+    moodle: Integration
+    learner_a: Any
+    learner_b: Any
+    staff: Any
+    course_a: Course
+    course_b: Course
+    shared: Course
+    lonely: Course
+    deleted_course: Course
+    dropped: Course
+    assignment_a: Assignment
+    assignment_b: Assignment
+    assignment_shared: Assignment
+    enrollment_a: Enrollment
+    enrollment_b: Enrollment
+    enrollment_shared_a: Enrollment
+    enrollment_shared_b: Enrollment
+    progress_a: Progress
+    progress_b: Progress
+    progress_shared_a: Progress
+    progress_shared_b: Progress
+
+
+def make_course(integration: Integration, external_id: str, **values: Any) -> Course:
+    """Create a synced course."""
+    values.setdefault("title", f"Course {external_id}")
+    return Course.objects.create(
+        integration=integration, external_id=external_id, content_hash="h", **values
+    )
+
+
+def make_assignment(course: Course, external_id: str, **values: Any) -> Assignment:
+    """Create a synced assignment of ``course``."""
+    values.setdefault("title", f"Assignment {external_id}")
+    return Assignment.objects.create(
+        integration=course.integration,
+        course=course,
+        external_id=external_id,
+        content_hash="h",
+        **values,
+    )
+
+
+def make_enrollment(course: Course, learner: Any, **values: Any) -> Enrollment:
+    """Create a synced enrollment of ``learner`` in ``course``."""
+    return Enrollment.objects.create(
+        integration=course.integration,
+        course=course,
+        learner=learner,
+        external_id=f"e-{course.external_id}-{learner.pk}",
+        content_hash="h",
+        **values,
+    )
+
+
+def make_progress(course: Course, learner: Any, **values: Any) -> Progress:
+    """Create synced progress of ``learner`` in ``course``."""
+    values.setdefault("percent", Decimal("10.00"))
+    return Progress.objects.create(
+        integration=course.integration,
+        course=course,
+        learner=learner,
+        external_id=f"p-{course.external_id}-{learner.pk}",
+        content_hash="h",
+        **values,
+    )
+
+
+@pytest.fixture
+def world(db, write_back_provider) -> World:
+    """Create the two learners, staff, courses and their records."""
+    users = get_user_model().objects
+    learner_a = users.create_user("learner-a", "a@example.edu", "pw-a-123456")
+    learner_b = users.create_user("learner-b", "b@example.edu", "pw-b-123456")
+    staff = users.create_user(
+        "staff", "staff@example.edu", "pw-s-123456", is_staff=True
+    )
+    lms = Integration.objects.create(name="lms-main", provider=WRITE_BACK_SLUG)
+    moodle = Integration.objects.create(name="moodle-main", provider="rest")
+
+    course_a = make_course(lms, "101", code="A-101", state=CourseState.ACTIVE)
+    course_b = make_course(moodle, "201", code="B-201", state=CourseState.COMPLETED)
+    shared = make_course(lms, "301", code="S-301")
+    lonely = make_course(lms, "401", code="L-401")
+    deleted_course = make_course(lms, "501", deleted_at=timezone.now())
+    dropped = make_course(lms, "601")
+
+    assignment_a = make_assignment(course_a, "a1", points_possible=Decimal("10"))
+    assignment_b = make_assignment(course_b, "b1")
+    assignment_shared = make_assignment(shared, "s1")
+    make_assignment(lonely, "l1")
+
+    enrollment_a = make_enrollment(course_a, learner_a)
+    enrollment_b = make_enrollment(course_b, learner_b)
+    enrollment_shared_a = make_enrollment(shared, learner_a)
+    enrollment_shared_b = make_enrollment(shared, learner_b, role=EnrollmentRole.TA)
+    make_enrollment(deleted_course, learner_a)
+    make_enrollment(dropped, learner_a, deleted_at=timezone.now())
+
+    return World(
+        lms=lms,
+        moodle=moodle,
+        learner_a=learner_a,
+        learner_b=learner_b,
+        staff=staff,
+        course_a=course_a,
+        course_b=course_b,
+        shared=shared,
+        lonely=lonely,
+        deleted_course=deleted_course,
+        dropped=dropped,
+        assignment_a=assignment_a,
+        assignment_b=assignment_b,
+        assignment_shared=assignment_shared,
+        enrollment_a=enrollment_a,
+        enrollment_b=enrollment_b,
+        enrollment_shared_a=enrollment_shared_a,
+        enrollment_shared_b=enrollment_shared_b,
+        progress_a=make_progress(course_a, learner_a, percent=Decimal("40")),
+        progress_b=make_progress(course_b, learner_b, percent=Decimal("70")),
+        progress_shared_a=make_progress(shared, learner_a),
+        progress_shared_b=make_progress(shared, learner_b, grade="B+"),
+    )
+
+
+@pytest.fixture
+def client_for():
+    """Return a factory of API clients signed in as a user (or anonymous)."""
+
+    def make(user: Any = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def token_client(leakcheck):
+    """Return a factory of API clients that send a new bearer token of a user.
+
+    The token is registered with the leak checker: no response may show it.
+    """
+
+    def make(user: Any, name: str = "test token") -> tuple[APIClient, ApiToken]:
+        row, token = ApiToken.objects.issue(user, name)
+        leakcheck.secret(token)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client, row
+
+    return make
