@@ -43,3 +43,27 @@ def require_service(name: str, reason: str) -> None:
     if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{name} is required but not reachable: {reason}")
     pytest.skip(f"{name} not reachable: {reason}")
+
+
+#: HTTP defaults for tests against loopback fakes: quick timeouts and retries
+#: that wait microseconds, so fault tests stay fast.
+LOOPBACK_HTTP_DEFAULTS = {
+    "connect_timeout": 2.0,
+    "read_timeout": 5.0,
+    "retry_budget": 1.0,
+    "max_retries": 2,
+    "backoff_base": 0.001,
+    "backoff_cap": 0.005,
+}
+
+
+@pytest.fixture
+def loopback_http(settings):
+    """Let integrations reach loopback fakes, with tiny retry waits."""
+    from integrations.http.factory import forget_clients
+
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
+    settings.INTEGRATIONS_HTTP_DEFAULTS = dict(LOOPBACK_HTTP_DEFAULTS)
+    forget_clients()
+    yield settings
+    forget_clients()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from integrations.http.factory import forget_clients
 from integrations.models import SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Enrollment, LearnerIdentity
@@ -22,19 +21,8 @@ ADA_EMAIL = "ada@example.edu"
 
 
 @pytest.fixture(autouse=True)
-def _loopback_http(settings):
-    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
-    settings.INTEGRATIONS_HTTP_DEFAULTS = {
-        "connect_timeout": 2.0,
-        "read_timeout": 5.0,
-        "retry_budget": 1.0,
-        "max_retries": 2,
-        "backoff_base": 0.001,
-        "backoff_cap": 0.005,
-    }
-    forget_clients()
-    yield
-    forget_clients()
+def _loopback_http(loopback_http) -> None:
+    """Let integrations reach loopback fakes, with tiny retry waits."""
 
 
 @pytest.mark.parametrize("match", ["email", "none"])

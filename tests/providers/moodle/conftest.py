@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from integrations.http.factory import forget_clients
 from integrations.models import Integration
 from integrations.registry import get_provider
 from tests.fakes.moodle import MoodleFake
@@ -15,20 +14,8 @@ from tests.providers.moodle.helpers import make_moodle_integration, school_fake
 
 
 @pytest.fixture(autouse=True)
-def _loopback_http(settings) -> Iterator[None]:
-    """Let integrations reach the loopback fake, with tiny retry waits."""
-    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
-    settings.INTEGRATIONS_HTTP_DEFAULTS = {
-        "connect_timeout": 2.0,
-        "read_timeout": 5.0,
-        "retry_budget": 1.0,
-        "max_retries": 2,
-        "backoff_base": 0.001,
-        "backoff_cap": 0.005,
-    }
-    forget_clients()
-    yield
-    forget_clients()
+def _loopback_http(loopback_http) -> None:
+    """Let integrations reach loopback fakes, with tiny retry waits."""
 
 
 @pytest.fixture
