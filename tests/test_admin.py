@@ -97,8 +97,11 @@ def api() -> Iterator[JsonApiFake]:
 
 
 @pytest.fixture
-def unreachable_broker() -> Iterator[None]:
+def unreachable_broker(monkeypatch) -> Iterator[None]:
     """Make the current Celery app one whose Redis broker refuses connections."""
+    # Celery prefers the CELERY_BROKER_URL variable (set in the Redis CI run)
+    # over the broker an app is given.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     # A port bound but never listening refuses every connection, and stays
     # ours (no other process can take it) until the test ends.
     with socket.socket() as refusing:
