@@ -177,11 +177,18 @@ def store_page(
     parents = _load_parents(integration, record_type, records)
     learners = _load_learners(integration, record_type, records)
     external_ids = [str(record["external_id"]) for record in records]
+    # No ordering: the models' default ORDER BY id makes the planner walk
+    # the integration's whole index instead of the (integration,
+    # external_id) unique index, which turns every page into a full scan.
+    # Only what deciding needs is loaded; a changed row gets every field it
+    # writes set before bulk_update reads them.
     existing = {
         row.external_id: row
         for row in model.objects.filter(
             integration=integration, external_id__in=external_ids
         )
+        .order_by()
+        .only("id", "external_id", "content_hash", "deleted_at")
     }
 
     now = timezone.now()
@@ -247,7 +254,9 @@ def _load_parents(
     if record_type == "course":
         return {}
     course_ids = {str(record.get("course_external_id", "")) for record in records}
-    rows = Course.objects.filter(integration=integration, external_id__in=course_ids)
+    rows = Course.objects.filter(
+        integration=integration, external_id__in=course_ids
+    ).order_by()
     return dict(rows.values_list("external_id", "id"))
 
 
