@@ -90,6 +90,9 @@ class Stream:
     record_type: ClassVar[str] = ""
     #: Streams whose rows this one refers to (synced first).
     depends_on: ClassVar[tuple[str, ...]] = ()
+    #: True when ``pages()`` never touches the database, so the engine may
+    #: fetch the next page in a thread while it stores the current one.
+    prefetch: ClassVar[bool] = False
 
     def pages(
         self, context: StreamContext, cursor: dict[str, Any] | None

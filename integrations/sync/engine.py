@@ -10,7 +10,7 @@ integration's lease (integrations.sync.leases) writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from django.db import transaction
@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from integrations import errors
 from integrations.models import HealthStatus, Integration, SyncRun, SyncStatus
-from integrations.providers.base import StreamContext
+from integrations.providers.base import Page, StreamContext
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from integrations.sync import leases
+from integrations.sync.prefetch import prefetched
 from integrations.sync.upsert import live_count, mark_missing_deleted, store_page
 
 logger = logging.getLogger(__name__)
@@ -231,9 +232,37 @@ def _fetch_and_store(
     progress: ProgressCallback | None,
 ) -> bool:
     """Store every page from the run's cursor on; True when the pass completed."""
-    cursor = run.cursor
     pass_number = run.pass_number or run.pk
-    for page in stream.pages(context, cursor):
+    pages = _pages(stream, context, run.cursor)
+    try:
+        return _store_pages(run, stream, context, pages, pass_number, owner, progress)
+    finally:
+        # Closed now, not when the traceback is freed: a prefetching thread
+        # stops at once and a stream's own clean-up runs.
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
+def _pages(stream, context: StreamContext, cursor: dict | None) -> Iterator[Page]:
+    """The stream's pages, fetched one ahead in a thread when the stream allows."""
+    pages = stream.pages(context, cursor)
+    if getattr(stream, "prefetch", False):
+        return prefetched(pages, name=f"{context.integration.name}-{stream.name}")
+    return pages
+
+
+def _store_pages(
+    run: SyncRun,
+    stream,
+    context: StreamContext,
+    pages: Iterator[Page],
+    pass_number: int,
+    owner: str,
+    progress: ProgressCallback | None,
+) -> bool:
+    """Store ``pages`` one transaction each, saving counts and cursor with each."""
+    for page in pages:
         with transaction.atomic():
             result = store_page(
                 context.integration,

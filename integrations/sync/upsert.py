@@ -62,21 +62,26 @@ class PageResult:
 
 
 def _canonical(value: Any) -> Any:
+    """Return the JSON form of a value ``json`` cannot encode by itself."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value.normalize()) if value == value else "NaN"
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not part of a normalized record")
+
+
+_hash_encoder = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=_canonical
+)
 
 
 def record_hash(record: Record) -> str:
-    """Return a stable SHA-256 of a normalized record, for change detection."""
-    payload = json.dumps(_canonical(record), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
+    """Return a stable SHA-256 of a normalized record, for change detection.
+
+    The encoder walks the record in C and calls back only for dates and
+    decimals; tuples encode as lists.
+    """
+    return hashlib.sha256(_hash_encoder.encode(record).encode()).hexdigest()
 
 
 def _text_limits(model: type[models.Model]) -> dict[str, int]:
@@ -180,15 +185,15 @@ def store_page(
     # No ordering: the models' default ORDER BY id makes the planner walk
     # the integration's whole index instead of the (integration,
     # external_id) unique index, which turns every page into a full scan.
-    # Only what deciding needs is loaded; a changed row gets every field it
-    # writes set before bulk_update reads them.
+    # Only what deciding needs is loaded, as tuples: most rows of a resync
+    # are unchanged and never need a model instance.
     existing = {
-        row.external_id: row
-        for row in model.objects.filter(
+        external_id: (pk, content_hash, deleted_at)
+        for pk, external_id, content_hash, deleted_at in model.objects.filter(
             integration=integration, external_id__in=external_ids
         )
         .order_by()
-        .only("id", "external_id", "content_hash", "deleted_at")
+        .values_list("id", "external_id", "content_hash", "deleted_at")
     }
 
     now = timezone.now()
@@ -200,7 +205,7 @@ def store_page(
         "deleted_at",
         "updated_at",
     }
-    unchanged_ids: list[str] = []
+    unchanged_pks: list[int] = []
     for record in records:
         external_id = str(record["external_id"])
         try:
@@ -211,8 +216,8 @@ def store_page(
             result.fail(external_id, str(error))
             continue
         digest = record_hash(record)
-        row = existing.get(external_id)
-        if row is None:
+        known = existing.get(external_id)
+        if known is None:
             to_create.append(
                 model(
                     integration=integration,
@@ -222,29 +227,32 @@ def store_page(
                     **values,
                 )
             )
-        elif row.content_hash == digest and row.deleted_at is None and not force:
-            unchanged_ids.append(external_id)
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.content_hash = digest
-            row.seen_in_pass = pass_number
-            row.deleted_at = None
-            row.updated_at = now
-            update_fields.update(values)
-            to_update.append(row)
+            continue
+        pk, content_hash, deleted_at = known
+        if content_hash == digest and deleted_at is None and not force:
+            unchanged_pks.append(pk)
+            continue
+        # bulk_update writes only the named fields, each set here.
+        row = model(
+            pk=pk,
+            content_hash=digest,
+            seen_in_pass=pass_number,
+            deleted_at=None,
+            updated_at=now,
+            **values,
+        )
+        update_fields.update(values)
+        to_update.append(row)
 
     if to_create:
         model.objects.bulk_create(to_create)
     if to_update:
         model.objects.bulk_update(to_update, sorted(update_fields))
-    if unchanged_ids:
-        model.objects.filter(
-            integration=integration, external_id__in=unchanged_ids
-        ).update(seen_in_pass=pass_number)
+    if unchanged_pks:
+        model.objects.filter(pk__in=unchanged_pks).update(seen_in_pass=pass_number)
     result.created = len(to_create)
     result.updated = len(to_update)
-    result.unchanged = len(unchanged_ids)
+    result.unchanged = len(unchanged_pks)
     return result
 
 

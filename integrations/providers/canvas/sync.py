@@ -410,6 +410,7 @@ class CoursesStream(CanvasStream):
 
     name = "courses"
     record_type = "course"
+    prefetch = True
 
     def listing(self, context: StreamContext) -> tuple[str, dict[str, Any]]:
         """Return the listing's path and parameters (deleted and concluded too)."""

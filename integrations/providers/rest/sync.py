@@ -688,6 +688,8 @@ def _as_decimal(
 class RestStream(Stream):
     """One endpoint of a JSON API, read page by page into normalized records."""
 
+    prefetch = True
+
     def __init__(
         self, endpoint: Endpoint, paging: Paging, depends_on: tuple[str, ...] = ()
     ) -> None:
