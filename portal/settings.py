@@ -350,6 +350,15 @@ if PORTAL_LEARNER_MATCH not in ("email", "none"):
 INTEGRATIONS_SYNC_LEASE_SECONDS = env.int(
     "INTEGRATIONS_SYNC_LEASE_SECONDS", default=300
 )
+# Records a sync stores per transaction: consecutive small pages (one per
+# course, say) are stored together up to this many.
+INTEGRATIONS_SYNC_BATCH_RECORDS = env.int(
+    "INTEGRATIONS_SYNC_BATCH_RECORDS", default=500
+)
+if INTEGRATIONS_SYNC_BATCH_RECORDS < 1:
+    raise safety.UnsafeConfiguration(
+        "INTEGRATIONS_SYNC_BATCH_RECORDS must be 1 or more (records per transaction)."
+    )
 
 # --- Logging ----------------------------------------------------------------
 # One redaction filter sits on every handler, so a secret that slips into a

@@ -10,9 +10,11 @@ integration's lease (integrations.sync.leases) writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,6 +35,15 @@ ProgressCallback = Callable[[SyncRun], None]
 MAX_ATTEMPTS = 5
 _COUNTERS = ("pages", "fetched", "created", "updated", "unchanged", "deleted", "failed")
 _MAX_FAILURE_SAMPLES = 20
+#: Consecutive pages are stored together, in one transaction with the cursor
+#: after the last of them, until they hold this many records (setting
+#: INTEGRATIONS_SYNC_BATCH_RECORDS). A per-course listing yields a page of a
+#: few records for every course, and a transaction, a progress save and a
+#: lease renewal per page would cost more than storing the records.
+BATCH_RECORDS = 500
+#: A page is never held back longer than this before it is stored, so
+#: progress shows and the lease is renewed while a slow stream trickles in.
+BATCH_SECONDS = 2.0
 
 
 class LeaseLost(Exception):
@@ -261,33 +272,77 @@ def _store_pages(
     owner: str,
     progress: ProgressCallback | None,
 ) -> bool:
-    """Store ``pages`` one transaction each, saving counts and cursor with each."""
-    for page in pages:
+    """Store ``pages`` in batches, saving counts and cursor with each batch."""
+    max_records = getattr(settings, "INTEGRATIONS_SYNC_BATCH_RECORDS", BATCH_RECORDS)
+    for batch in batched_pages(pages, max_records=max_records):
         with transaction.atomic():
+            records = [record for page in batch for record in page.records]
             result = store_page(
                 context.integration,
                 stream.record_type,
-                page.records,
+                records,
                 pass_number,
                 force=run.full,
             )
-            failures = (run.failures + page.failures + result.failures)[
+            page_failures = [failure for page in batch for failure in page.failures]
+            failures = (run.failures + page_failures + result.failures)[
                 :_MAX_FAILURE_SAMPLES
             ]
-            run.pages += 1
-            run.fetched += page.fetched or len(page.records)
+            run.pages += len(batch)
+            run.fetched += sum(page.fetched or len(page.records) for page in batch)
             run.created += result.created
             run.updated += result.updated
             run.unchanged += result.unchanged
-            run.failed += result.failed + len(page.failures)
+            run.failed += result.failed + sum(len(page.failures) for page in batch)
             run.failures = failures
-            run.cursor = page.next_cursor
+            run.cursor = batch[-1].next_cursor
             _save_progress(run, owner)
         if progress is not None:
             progress(run)
-        if page.next_cursor is None:
+        if run.cursor is None:
             return True
     return True
+
+
+def batched_pages(
+    pages: Iterable[Page],
+    *,
+    max_records: int = BATCH_RECORDS,
+    max_seconds: float = BATCH_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[list[Page]]:
+    """Group consecutive pages into the batches one transaction stores.
+
+    A batch ends with the stream's last page, once it holds ``max_records``
+    records, or when ``max_seconds`` have passed since its first page came.
+    When the stream raises, the pages it gave before are yielded as a last
+    batch and the error is raised after it is stored, so a failed run keeps
+    what it fetched. Only cursors between batches are stored: a resume
+    starts after the last batch committed, and the pages of a batch lost
+    with a killed worker are fetched again and upserted as if new.
+    """
+    batch: list[Page] = []
+    held = 0
+    started = 0.0
+    try:
+        for page in pages:
+            if not batch:
+                started = clock()
+            batch.append(page)
+            held += len(page.records)
+            if (
+                page.next_cursor is None
+                or held >= max_records
+                or clock() - started >= max_seconds
+            ):
+                yield batch
+                batch, held = [], 0
+    except Exception:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
 
 
 def _save_progress(run: SyncRun, owner: str) -> None:

@@ -129,7 +129,8 @@ def _free_port() -> int:
 # --- sync -------------------------------------------------------------------
 
 
-def test_sync_prints_a_line_per_page_and_a_summary(cli, school):
+def test_sync_prints_a_line_per_page_and_a_summary(cli, school, settings):
+    settings.INTEGRATIONS_SYNC_BATCH_RECORDS = 1  # a line per page, not per batch
     result = cli("sync", "school-api")
 
     assert result.code == 0, result.output
@@ -215,7 +216,8 @@ def test_json_sync_prints_only_json(cli, school):
     assert "page 1" not in result.stdout
 
 
-def test_sync_on_a_terminal_rewrites_one_progress_line(cli, school):
+def test_sync_on_a_terminal_rewrites_one_progress_line(cli, school, settings):
+    settings.INTEGRATIONS_SYNC_BATCH_RECORDS = 1  # a line per page, not per batch
     out = TtyStringIO()
 
     result = cli("sync", "school-api", "--stream", "courses", stdout=out)

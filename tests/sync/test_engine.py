@@ -306,7 +306,8 @@ def test_cancelled_run_is_not_executed(integration, django_capture_on_commit_cal
     assert Course.objects.count() == 0
 
 
-def test_progress_callback_sees_counts_grow(integration, school):
+def test_progress_callback_sees_counts_grow(integration, school, settings):
+    settings.INTEGRATIONS_SYNC_BATCH_RECORDS = 1  # every page its own batch
     seen: list[tuple[str, int, int]] = []
 
     run_sync_now(
@@ -437,8 +438,10 @@ def test_over_long_value_fails_one_record_not_the_page(integration, school):
 
 
 def test_interrupted_cli_sync_leaves_nothing_queued_and_resumes_next_time(
-    integration, school
+    integration, school, settings
 ):
+    settings.INTEGRATIONS_SYNC_BATCH_RECORDS = 1  # every page its own batch
+
     def interrupt_after_first_page(run):
         if run.pages == 1:
             raise KeyboardInterrupt
