@@ -621,6 +621,8 @@ def connection_test_panel(result: HealthCheckResult) -> dict[str, Any]:
     for preview in previews:
         if preview.would_delete is None:
             deletions = "unknown until a full pass"
+        elif preview.note:
+            deletions = f"{preview.would_delete} ({preview.note})"
         else:
             deletions = str(preview.would_delete)
         rows.append(

@@ -18,9 +18,20 @@ from integrations.models import HealthCheckResult, HealthStatus, Integration
 from integrations.providers.base import HealthReport, StreamContext
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
-from integrations.sync.upsert import RECORD_MODELS, dedupe, record_hash
+from integrations.sync.upsert import (
+    PORTAL_OWNED_PREFIX,
+    RECORD_MODELS,
+    dedupe,
+    live_count,
+    record_hash,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Why a complete preview that fetched nothing would delete nothing.
+EMPTY_SOURCE_NOTE = (
+    "The source returned no records, so a sync would mark nothing deleted."
+)
 
 
 def check_health(integration: Integration) -> HealthCheckResult:
@@ -101,6 +112,8 @@ class StreamPreview:
     complete: bool = False
     error: str = ""
     error_code: str = ""
+    #: What the admin should know about the counts (not an error).
+    note: str = ""
 
 
 @dataclass
@@ -203,24 +216,31 @@ def _preview_stream(
     stream, context: StreamContext, pages: int, preview: StreamPreview
 ) -> None:
     model = RECORD_MODELS[stream.record_type]
-    seen: set[str] = set()
+    # Live rows the pages name, which finishing the pass would keep.
+    kept: set[str] = set()
     for number, page in enumerate(stream.pages(context, None), start=1):
         records = dedupe(page.records)
         preview.fetched += page.fetched or len(page.records)
         preview.failed += len(page.failures)
         ids = [str(record["external_id"]) for record in records]
-        stored = {
-            external_id: (content_hash if deleted_at is None else "")
+        # A deleted row counts as changed: the sync would restore it.
+        live_hashes = {
+            external_id: content_hash if deleted_at is None else None
             for external_id, content_hash, deleted_at in model.objects.filter(
                 integration=context.integration, external_id__in=ids
-            ).values_list("external_id", "content_hash", "deleted_at")
+            )
+            .order_by()
+            .values_list("external_id", "content_hash", "deleted_at")
         }
         for record in records:
             external_id = str(record["external_id"])
-            seen.add(external_id)
-            if external_id not in stored:
+            if external_id not in live_hashes:
                 preview.would_create += 1
-            elif stored[external_id] != record_hash(record):
+                continue
+            content_hash = live_hashes[external_id]
+            if content_hash is not None:
+                kept.add(external_id)
+            if content_hash != record_hash(record):
                 preview.would_update += 1
             else:
                 preview.unchanged += 1
@@ -231,9 +251,21 @@ def _preview_stream(
             break
 
     if preview.complete:
-        live = model.objects.filter(
-            integration=context.integration, deleted_at__isnull=True
-        )
-        preview.would_delete = (
-            live.exclude(external_id__in=seen).count() if seen else live.count()
-        )
+        _preview_deletions(context.integration, stream.record_type, kept, preview)
+
+
+def _preview_deletions(
+    integration: Integration, record_type: str, kept: set[str], preview: StreamPreview
+) -> None:
+    """Count what finishing the pass would mark deleted, as the engine decides."""
+    # live_count leaves out the portal's own rows, which no pass deletes.
+    live = live_count(integration, record_type)
+    if preview.fetched == 0 and live:
+        # The engine's guard (sync.engine._finish_pass): a pass that fetched
+        # nothing marks nothing deleted, as an empty answer is more often a
+        # broken endpoint than a mass deletion.
+        preview.would_delete = 0
+        preview.note = EMPTY_SOURCE_NOTE
+        return
+    synced = {key for key in kept if not key.startswith(PORTAL_OWNED_PREFIX)}
+    preview.would_delete = live - len(synced)

@@ -562,6 +562,26 @@ def test_test_connection_queues_and_the_page_shows_the_preview(
     assert Course.objects.count() == 1
 
 
+def test_test_connection_page_says_why_an_empty_pass_would_delete_nothing(
+    admin_client, django_capture_on_commit_callbacks
+):
+    empty = {"courses": [], "assignments": []}
+    with JsonApiFake(collections=empty, token=TOKEN) as api:
+        integration = make_integration("emptied", base_url=api.base_url)
+        Course.objects.create(integration=integration, external_id="1", title="Kept")
+        with django_capture_on_commit_callbacks(execute=False):
+            run_action(admin_client, "test_connection", [integration])
+        assert tasks.test_connection.run(integration.pk) == "ok"
+
+    page = admin_client.get(f"{CHANGELIST}{integration.pk}/change/")
+    streams = {row["stream"]: row for row in page.context["last_test"]["streams"]}
+    assert streams["courses"]["would_delete"] == (
+        "0 (The source returned no records, so a sync would mark nothing deleted.)"
+    )
+    assert streams["assignments"]["would_delete"] == "0"
+    assert "a sync would mark nothing deleted" in page.content.decode()
+
+
 def test_test_connection_page_shows_a_failed_health_check(
     admin_client, django_capture_on_commit_callbacks
 ):

@@ -12,6 +12,9 @@ from integrations import health, registry
 from integrations.http.factory import forget_clients
 from integrations.models import Credential, HealthCheckResult, Integration
 from integrations.providers.base import HealthReport, Page, Provider, Stream
+from integrations.sync.runs import run_sync_now
+from integrations.sync.upsert import PORTAL_OWNED_PREFIX
+from portal.learning.models import Course, Progress
 from tests.fakes.json_api import JsonApiFake
 from tests.providers.rest.helpers import TOKEN, school_collections, school_endpoints
 
@@ -81,22 +84,53 @@ def _loopback_http(settings) -> Iterator[None]:
 
 @pytest.fixture
 def fake() -> Iterator[JsonApiFake]:
-    with JsonApiFake(collections=school_collections(), token=TOKEN) as server:
+    with JsonApiFake(
+        collections=school_collections(),
+        token=TOKEN,
+        envelopes={"progress": "result.items"},
+    ) as server:
         yield server
 
 
-@pytest.fixture
-def school(fake: JsonApiFake) -> Integration:
+def _school_integration(
+    name: str, fake: JsonApiFake, endpoints: list[dict[str, Any]]
+) -> Integration:
     integration = Integration.objects.create(
-        name="school",
+        name=name,
         provider="rest",
         base_url=fake.base_url,
-        settings={"endpoints": ENDPOINTS},
+        settings={"endpoints": endpoints},
     )
     credential = Credential(integration=integration, key="token")
     credential.set_secret(TOKEN)
     credential.save()
     return integration
+
+
+@pytest.fixture
+def school(fake: JsonApiFake) -> Integration:
+    return _school_integration("school", fake, ENDPOINTS)
+
+
+@pytest.fixture
+def synced_school(fake: JsonApiFake) -> Integration:
+    """An integration of every school stream, synced once."""
+    integration = _school_integration("synced-school", fake, school_endpoints())
+    runs = run_sync_now(integration)
+    assert {run.status for run in runs} == {"succeeded"}
+    return integration
+
+
+def _previews(integration: Integration) -> dict[str, health.StreamPreview]:
+    report = health.test_connection(integration, pages=5)
+    assert report.ok, report.as_dict()
+    return {preview.stream: preview for preview in report.streams}
+
+
+def _sync_deletions(integration: Integration, stream: str) -> int:
+    [run] = run_sync_now(integration, streams=[stream])
+    assert run.status == "succeeded", run.error_summary
+    return run.deleted
 
 
 @pytest.fixture
@@ -191,3 +225,51 @@ def test_connection_test_refuses_a_bad_page_count(school, fake, pages):
 
     assert not HealthCheckResult.objects.exists()
     assert fake.request_count() == 0
+
+
+def test_preview_never_counts_progress_the_portal_owns_as_deleted(synced_school, fake):
+    synced = Progress.objects.filter(integration=synced_school).first()
+    reported = Progress.objects.create(
+        integration=synced_school,
+        external_id=f"{PORTAL_OWNED_PREFIX}{synced.course_id}:{synced.learner_id}",
+        course=synced.course,
+        learner=synced.learner,
+        percent=40,
+    )
+    fake.set_items("progress", fake.items("progress")[1:])
+
+    preview = _previews(synced_school)["progress"]
+
+    assert preview.complete
+    assert (preview.unchanged, preview.would_delete, preview.note) == (2, 1, "")
+    assert _sync_deletions(synced_school, "progress") == preview.would_delete
+    reported.refresh_from_db()
+    assert reported.deleted_at is None
+
+
+def test_preview_of_a_pass_that_fetched_nothing_deletes_nothing_as_a_sync(
+    synced_school, fake
+):
+    courses = Course.objects.filter(integration=synced_school, deleted_at=None)
+    before = courses.count()
+    fake.set_items("courses", [])
+
+    preview = _previews(synced_school)["courses"]
+
+    assert before > 0
+    assert (preview.fetched, preview.complete) == (0, True)
+    assert (preview.would_delete, preview.note) == (0, health.EMPTY_SOURCE_NOTE)
+    assert _sync_deletions(synced_school, "courses") == preview.would_delete
+    assert courses.count() == before
+
+
+def test_preview_counts_a_row_gone_from_the_source_as_the_sync_deletes_it(
+    synced_school, fake
+):
+    gone = Course.objects.filter(integration=synced_school).count()
+    fake.set_items("courses", fake.items("courses")[:1])
+
+    preview = _previews(synced_school)["courses"]
+
+    assert (preview.fetched, preview.would_delete) == (1, gone - 1)
+    assert _sync_deletions(synced_school, "courses") == preview.would_delete
