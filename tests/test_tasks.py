@@ -19,6 +19,7 @@ from integrations import tasks
 from integrations.http.factory import forget_clients
 from integrations.models import Credential, HealthCheckResult, Integration, SyncRun
 from integrations.sync import leases
+from integrations.sync.runs import enqueue_sync
 from portal.celery import app as celery_app
 from portal.learning.models import Course
 from tests.fakes.json_api import JsonApiFake
@@ -431,6 +432,33 @@ def test_swept_runs_are_executed(
 
     run.refresh_from_db()
     assert run.status == "succeeded"
+
+
+def test_a_rate_limited_run_is_swept_as_soon_as_its_wait_is_over(
+    integration, fake, eager_celery, django_capture_on_commit_callbacks
+):
+    fake.fail_next(429, headers={"Retry-After": "60"}, path="/api/courses")
+    with django_capture_on_commit_callbacks(execute=False) as first_offer:
+        [run] = enqueue_sync(integration, streams=["courses"])
+    assert tasks.run_sync.apply(args=(run.pk,)).get() == "queued"
+    with django_capture_on_commit_callbacks(execute=False) as early:
+        too_early = tasks.sweep_due_runs.apply().get()
+    # The service's 60 seconds are over, while the run's first offer is still
+    # well inside the lost-message grace.
+    SyncRun.objects.filter(pk=run.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as sends:
+        swept = tasks.sweep_due_runs.apply().get()
+    with django_capture_on_commit_callbacks(execute=True) as resends:
+        swept_again = tasks.sweep_due_runs.apply().get()
+
+    run.refresh_from_db()
+    assert (len(first_offer), too_early, len(early)) == (1, 0, 0)
+    assert (swept, len(sends)) == (1, 1)
+    assert (swept_again, len(resends)) == (0, 0)
+    assert (run.status, run.attempts) == ("succeeded", 2)
 
 
 def test_sync_integration_of_a_misconfigured_integration_queues_nothing(db, caplog):

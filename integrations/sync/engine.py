@@ -435,9 +435,15 @@ def _requeue_after_rate_limit(
         _fail(run, error.code, str(error), log_context)
         return
     retry_at = error.retry_at or timezone.now() + timedelta(minutes=1)
+    # The message that brought the run here was taken, so none waits for it
+    # in the broker. Cleared, offered_at lets the sweeper send the run as
+    # soon as retry_at passes, not only once the lost-message grace since its
+    # first offer is over. (A message still queued for a run drained through
+    # another one's finds it not due and does nothing.)
     SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
         status=SyncStatus.QUEUED,
         next_attempt_at=retry_at,
+        offered_at=None,
         error_code=error.code,
         error_summary=redact_text(str(error))[:2000],
         lease_owner="",
