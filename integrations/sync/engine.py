@@ -61,10 +61,11 @@ def execute_run(
 
     Holding the integration's lease, the worker drains its queue in order, so
     courses are stored before the assignments that refer to them. When the
-    lease is held elsewhere the run stays queued with ``next_attempt_at`` set
-    and the sweeper offers it again later. Integration errors end up in the
-    runs, never raised. Calling it for a run that is no longer queued does
-    nothing, so duplicate task deliveries are harmless.
+    lease is held elsewhere the run stays queued as it was, only its
+    ``offered_at`` cleared: a worker holding the lease drains it, and failing
+    that the sweeper offers it again on its next pass. Integration errors end
+    up in the runs, never raised. Calling it for a run that is no longer
+    queued does nothing, so duplicate task deliveries are harmless.
     """
     run = SyncRun.objects.select_related("integration").get(pk=run_id)
     if run.status != SyncStatus.QUEUED:
