@@ -524,7 +524,9 @@ class CanvasFake(FakeServer):
 
     def _serve(self, request: RecordedRequest) -> Reply:
         held = self._held
-        if held is not None and self.count() == held[0]:
+        # The request's own number, not the log's length: requests that
+        # arrive together would otherwise both miss the one to hold.
+        if held is not None and request.number == held[0]:
             held[1].set()
             held[2].wait(30)
         injected = self._take_injected(request)

@@ -45,6 +45,8 @@ class RecordedRequest:
     body: bytes
     match: re.Match[str] | None = None
     server: FakeServer | None = field(default=None, repr=False)
+    #: Its place in the fake's request log, from 1, given as it arrived.
+    number: int = 0
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """Return the first value of query parameter ``name``."""
@@ -367,6 +369,7 @@ class FakeServer:
         )
         with self._lock:
             self.requests.append(request)
+            request.number = len(self.requests)
 
         found = self._find_route(http.command, parts.path)
         if found is None:

@@ -114,6 +114,16 @@ SETTINGS_SCHEMA = (
         help="The token's throttle quota (Canvas's default high water mark: 700).",
     ),
     SettingField(
+        "concurrency",
+        type="int",
+        default=4,
+        minimum=1,
+        maximum=8,
+        help="Courses the per-course streams read at once (1: one request at a "
+        "time). Canvas adds a pre-flight penalty to parallel requests, so keep it "
+        "small.",
+    ),
+    SettingField(
         "rate_limit_refill",
         type="float",
         default=DEFAULT_REFILL,
@@ -170,6 +180,7 @@ def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
         writeback_grade=cleaned["writeback_grade"],
         rate_limit_quota=float(cleaned["rate_limit_quota"]),
         rate_limit_refill=float(cleaned["rate_limit_refill"]),
+        concurrency=cleaned["concurrency"],
     )
     return config, []
 

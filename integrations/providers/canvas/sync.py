@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import errors
 from integrations.providers.base import Page, Stream
 from integrations.providers.canvas.client import API, CanvasApi, ListPage, seg
+from integrations.sync.lookahead import fetch_ahead
 
 if TYPE_CHECKING:
     from integrations.providers.base import StreamContext
@@ -105,6 +106,7 @@ class CanvasConfig:
     writeback_grade: str = "percent"
     rate_limit_quota: float = 700.0
     rate_limit_refill: float = 10.0
+    concurrency: int = 4
 
     def page_size(self, context: StreamContext) -> int:
         """Return ``per_page`` for a request, smaller when a preview reads little."""
@@ -499,14 +501,32 @@ class PerCourseStream(CanvasStream):
         start, inclusive, resume_url = _course_cursor(cursor, context, self.name)
         api = CanvasApi(context.client)
 
-        seen_any = False
-        for (pk, course_id), is_last in _with_last(
-            _synced_courses(context.integration, start, inclusive)
-        ):
-            seen_any = True
+        def first_page(
+            entry: tuple[tuple[int, str], bool],
+        ) -> tuple[Page, Iterator[Page]]:
+            # Runs in the look-ahead pool: HTTP and mapping only, no database.
+            (pk, course_id), is_last = entry
             url = resume_url if (inclusive and pk == start) else None
             after = None if is_last else {"after": pk}
-            yield from self._course_pages(context, api, pk, course_id, url, after)
+            pages = self._course_pages(context, api, pk, course_id, url, after)
+            first = next(pages, None)
+            if first is None:
+                return Page(records=[], next_cursor=after), iter(())
+            return first, pages
+
+        courses = _with_last(_synced_courses(context.integration, start, inclusive))
+        seen_any = False
+        for _, (first, rest) in fetch_ahead(
+            courses,
+            first_page,
+            workers=self.config.concurrency,
+            name=f"canvas-{self.name}",
+        ):
+            seen_any = True
+            yield first
+            # A course's further pages (over 100 items) follow its first page
+            # in this thread, while the pool reads the next courses.
+            yield from rest
         if not seen_any:
             # No course to read: one empty page says the pass is complete.
             yield Page(records=[], next_cursor=None)

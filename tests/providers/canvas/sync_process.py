@@ -6,7 +6,8 @@ the database chosen by DATABASE_URL:
 - ``migrate``: create the tables;
 - ``setup BASE_URL``: create the ``canvas-school`` integration (account 1,
   two items a page, so every listing spans several pages);
-- ``sync [BASE_URL]``: point the integration at BASE_URL if given, then sync
+- ``sync [BASE_URL]``: point the integration at BASE_URL if given (and read
+  ``CANVAS_TEST_CONCURRENCY`` courses at once when that is set), then sync
   every stream in this process (the one to be killed);
 - ``resume``: reap runs whose lease expired, execute what is queued, and
   print the stored rows and the runs as JSON.
@@ -46,11 +47,14 @@ def main() -> None:
         credential.set_secret(os.environ["CANVAS_TEST_TOKEN"])
         credential.save()
     elif command == "sync":
+        integration = Integration.objects.get(name="canvas-school")
         if len(sys.argv) > 2:
-            Integration.objects.filter(name="canvas-school").update(
-                base_url=sys.argv[2]
-            )
-        run_sync_now(Integration.objects.get(name="canvas-school"))
+            integration.base_url = sys.argv[2]
+        if os.environ.get("CANVAS_TEST_CONCURRENCY"):
+            concurrency = int(os.environ["CANVAS_TEST_CONCURRENCY"])
+            integration.settings = {**integration.settings, "concurrency": concurrency}
+        integration.save()
+        run_sync_now(integration)
     elif command == "resume":
         reap_expired_runs()
         for run in SyncRun.objects.filter(status=SyncStatus.QUEUED).order_by("id"):

@@ -49,6 +49,7 @@ def test_empty_settings_give_the_defaults():
         writeback_grade="percent",
         rate_limit_quota=700.0,
         rate_limit_refill=10.0,
+        concurrency=4,
     )
 
 
@@ -66,6 +67,7 @@ def test_every_setting_is_read():
             "writeback_grade": "grade",
             "rate_limit_quota": 3000,
             "rate_limit_refill": 50.5,
+            "concurrency": 1,
         }
     )
 
@@ -74,6 +76,7 @@ def test_every_setting_is_read():
     assert config.enrollment_types == ("student", "ta", "observer")
     assert config.writeback_assignment_name == "Portal grade"
     assert config.rate_limit_quota == 3000.0
+    assert config.concurrency == 1
 
 
 @pytest.mark.parametrize(
@@ -92,6 +95,8 @@ def test_every_setting_is_read():
             "include_completed: Expected a value of type bool",
         ),
         ({"rate_limit_refill": 0}, "rate_limit_refill: Must be at least 0.001."),
+        ({"concurrency": 0}, "concurrency: Must be at least 1."),
+        ({"concurrency": 9}, "concurrency: Must be at most 8."),
         (
             {"enrollment_types": "student"},
             "enrollment_types: Expected a value of type list",

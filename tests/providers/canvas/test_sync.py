@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -284,3 +286,35 @@ def test_connection_test_previews_every_stream_without_writing(integration, canv
     assert previews["assignments"].would_delete is None  # only a part was read
     assert Course.objects.get(external_id="101").title == "Introduction to Biology"
     assert not Assignment.objects.exists()
+
+
+def test_per_course_streams_read_several_courses_at_once(db, canvas):
+    integration = make_canvas_integration(canvas, account_id=1, concurrency=3)
+    run_sync_now(integration, streams=["courses"])
+    # Hold the first assignments request open: read one course at a time,
+    # nothing else would arrive until it is answered.
+    held_number = canvas.count() + 1
+    reached, release = canvas.hold(held_number)
+    arrived_while_held: list[int] = []
+
+    def watch() -> None:
+        if reached.wait(30):
+            for _ in range(3000):  # up to 30 s for the other courses' requests
+                if canvas.count() >= held_number + 2:
+                    break
+                time.sleep(0.01)
+            arrived_while_held.append(canvas.count() - held_number)
+        release.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        (run,) = run_sync_now(integration, streams=["assignments"])
+    finally:
+        release.set()
+        watcher.join()
+
+    assert arrived_while_held and arrived_while_held[0] >= 2
+    assert run.status == SyncStatus.SUCCEEDED
+    assert run.cursor is None
+    assert live(Assignment) == ASSIGNMENTS
