@@ -31,13 +31,14 @@ import requests
 from celery import Celery
 
 from portal.celery import create_broker_folders
+from tests import leakcheck
 from tests.fakes.json_api import JsonApiFake
 from tests.providers.rest.helpers import TOKEN, school_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 ADMIN_USER = "embedded-admin"
-ADMIN_PASSWORD = "embedded-password-4c1d"
+ADMIN_PASSWORD = leakcheck.secret("embedded-password-4c1d")
 LOAD_THREADS = 4
 MIN_WRITES = 10
 MAX_WRITES = 400

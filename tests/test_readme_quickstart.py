@@ -12,6 +12,7 @@ from integrations.models import SyncRun, SyncStatus
 from portal.learning.models import Course
 from tests.commands.conftest import run_integrations
 from tests.fakes.json_api import JsonApiFake, demo_collections
+from tests.providers.rest.helpers import DEMO_TOKEN
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -27,9 +28,9 @@ def test_readme_example_applies_syncs_and_reports_health(
 ):
     settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
     forget_clients()
-    monkeypatch.setenv("CATALOGUE_TOKEN", "demo-token")
+    monkeypatch.setenv("CATALOGUE_TOKEN", DEMO_TOKEN)
     demo = demo_collections()
-    with JsonApiFake(collections=demo, token="demo-token", page_size=2) as fake:
+    with JsonApiFake(collections=demo, token=DEMO_TOKEN, page_size=2) as fake:
         text = readme_yaml().replace("http://127.0.0.1:8765", fake.base_url)
         path = tmp_path / "integrations.yaml"
         path.write_text(text)
@@ -44,4 +45,4 @@ def test_readme_example_applies_syncs_and_reports_health(
     assert health.code == 0, health.output
     assert Course.objects.count() == len(demo["courses"])
     assert SyncRun.objects.get().status == SyncStatus.SUCCEEDED
-    assert "demo-token" not in applied.output + synced.output + health.output
+    assert DEMO_TOKEN not in applied.output + synced.output + health.output

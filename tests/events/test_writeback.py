@@ -27,11 +27,12 @@ from portal.events.writeback import (
     sweep_write_backs,
 )
 from portal.learning.models import Course, LearnerIdentity, Progress
+from tests import leakcheck
 from tests.fakes.server import FakeServer, Reply
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "gradebook-token-0123456789"
+TOKEN = leakcheck.secret("gradebook-token-0123456789")
 
 
 class GradebookProvider(RestProvider):

@@ -10,10 +10,11 @@ import pytest
 from integrations import redaction
 from integrations.errors import ConfigurationError
 from integrations.http.auth import BasicAuth, BearerToken, HeaderApiKey, QueryApiKey
+from tests import leakcheck
 from tests.fakes.server import FakeServer, Reply
 from tests.http.support import make_client
 
-TOKEN = "tok-3b9c1f0e8d7a6b5c"
+TOKEN = leakcheck.secret("tok-3b9c1f0e8d7a6b5c")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from integrations.http import metrics
 from integrations.http.auth import BearerToken, HeaderApiKey, HttpAuth, QueryApiKey
 from integrations.http.client import USER_AGENT, HttpClient, HttpPolicy, RateLimitSignal
 from integrations.http.ratelimit import RateLimit
+from tests import leakcheck
 from tests.fakes.faulty import (
     Delayed,
     FaultyServer,
@@ -47,7 +48,7 @@ from tests.fakes.server import Reply
 from tests.http.support import make_client, tiny_policy, unique_name
 
 OK = Reply.json({"ok": True})
-SECRET_TOKEN = "wstoken-9f8e7d6c5b4a39281706"
+SECRET_TOKEN = leakcheck.secret("wstoken-9f8e7d6c5b4a39281706")
 
 
 @pytest.fixture

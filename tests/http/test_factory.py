@@ -11,9 +11,10 @@ from integrations.http.factory import client_for_integration, policy_for, rate_l
 from integrations.http.ratelimit import RateLimit
 from integrations.models import Credential, Integration
 from integrations.providers.base import Provider
+from tests import leakcheck
 from tests.fakes.server import FakeServer, Reply
 
-TOKEN = "factory-token-0a1b2c3d4e"
+TOKEN = leakcheck.secret("factory-token-0a1b2c3d4e")
 
 
 class TokenProvider(Provider):

@@ -15,12 +15,13 @@ from integrations.http.pagination import (
     OffsetPagination,
     PageNumberPagination,
 )
+from tests import leakcheck
 from tests.fakes.faulty import FaultyServer, server_error
 from tests.fakes.server import Reply, links_header
 from tests.http.support import make_client
 
 ITEMS = [{"id": number} for number in range(1, 48)]
-SECRET_TOKEN = "moodle-token-5a4b3c2d1e0f"
+SECRET_TOKEN = leakcheck.secret("moodle-token-5a4b3c2d1e0f")
 
 
 @pytest.fixture

@@ -9,9 +9,12 @@ from typing import Any
 from integrations.models import Integration
 from integrations.providers.base import Page, StreamContext
 from integrations.registry import get_provider
+from tests import leakcheck
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TOKEN = "rest-test-token-0123456789"
+TOKEN = leakcheck.secret("rest-test-token-0123456789")
+#: The demo JSON API's token, as the README and docs/providers/rest.md give it.
+DEMO_TOKEN = leakcheck.secret("demo-token")
 
 
 def load_fixture(name: str) -> Any:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from integrations.errors import AuthenticationFailed, ConfigurationError
+from tests import leakcheck
 from tests.fakes.json_api import JsonApiFake
 from tests.providers.rest.helpers import read_records, school_collections
 
-SECRET = "s3cret-api-key-0123456789"
+SECRET = leakcheck.secret("s3cret-api-key-0123456789")
 
 AUTH_CASES = {
     "bearer": ({}, {"token": SECRET}),

@@ -10,7 +10,7 @@ import yaml
 from integrations.models import Credential, Integration
 from integrations.providers.rest.provider import RestProvider
 from tests.fakes.json_api import JsonApiFake, demo_collections
-from tests.providers.rest.helpers import read_pages
+from tests.providers.rest.helpers import DEMO_TOKEN, read_pages
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "rest.md"
 
@@ -35,7 +35,7 @@ def test_doc_example_settings_are_valid():
 def test_doc_example_syncs_the_demo_data_without_failures(db):
     example = doc_example()
     demo = demo_collections()
-    with JsonApiFake(collections=demo, token="demo-token", page_size=2) as fake:
+    with JsonApiFake(collections=demo, token=DEMO_TOKEN, page_size=2) as fake:
         integration = Integration.objects.create(
             name=example["name"],
             provider=example["provider"],
@@ -43,7 +43,7 @@ def test_doc_example_syncs_the_demo_data_without_failures(db):
             settings=example["settings"],
         )
         credential = Credential(integration=integration, key="token")
-        credential.set_secret("demo-token")
+        credential.set_secret(DEMO_TOKEN)
         credential.save()
 
         counts = {}
