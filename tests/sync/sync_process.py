@@ -3,7 +3,6 @@
 Usage: ``python -m tests.sync.sync_process COMMAND [ARG]`` with the database
 chosen by DATABASE_URL:
 
-- ``migrate``: create the tables;
 - ``setup BASE_URL``: create the ``school`` REST integration;
 - ``sync``: sync every stream in this process (the one to be killed);
 - ``resume``: reap runs whose lease expired, execute what is queued, and
@@ -23,8 +22,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from integrations.models import Credential, Integration, SyncRun, SyncStatus
     from integrations.sync.engine import execute_run
     from integrations.sync.runs import reap_expired_runs, run_sync_now
@@ -32,9 +29,7 @@ def main() -> None:
     from tests.providers.rest.helpers import TOKEN, school_endpoints
 
     command = sys.argv[1]
-    if command == "migrate":
-        call_command("migrate", verbosity=0)
-    elif command == "setup":
+    if command == "setup":
         integration = Integration.objects.create(
             name="school",
             provider="rest",

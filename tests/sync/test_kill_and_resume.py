@@ -1,20 +1,23 @@
-"""A sync process killed with SIGKILL mid-sync resumes to exactly the source."""
+"""A sync process killed with SIGKILL mid-sync resumes to exactly the source.
+
+Runs on SQLite, or on PostgreSQL when DATABASE_URL selects it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.json_api import JsonApiFake
+from tests.process_databases import ProcessDatabases
 from tests.providers.rest.helpers import TOKEN, school_collections
 from tests.sync.conftest import many_courses
 
@@ -49,24 +52,17 @@ def expected_rows(fake: JsonApiFake) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def migrated_database(tmp_path_factory) -> Path:
-    """Return an SQLite file with the portal's tables, made once per module."""
-    path = tmp_path_factory.mktemp("template") / "db.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{path}",
-        "CACHE_URL": "locmemcache://",
-    }
-    run_process(env, "migrate")
-    return path
+def databases(tmp_path_factory) -> Iterator[ProcessDatabases]:
+    """Return copies of a database with the portal's tables, migrated once."""
+    root = tmp_path_factory.mktemp("sync-kill")
+    with ProcessDatabases.migrated(root, "sync_kill") as made:
+        yield made
 
 
 @pytest.mark.parametrize("kill_at_request", [2, 4, 7])
 def test_sync_killed_with_sigkill_resumes_to_exactly_the_source(
-    tmp_path, migrated_database, kill_at_request
+    tmp_path, databases, kill_at_request
 ):
-    database = tmp_path / "db.sqlite3"
-    shutil.copyfile(migrated_database, database)
     collections = school_collections()
     collections["courses"] = many_courses()
     fake = JsonApiFake(
@@ -91,9 +87,7 @@ def test_sync_killed_with_sigkill_resumes_to_exactly_the_source(
     with fake:
         fake.route("*", re.compile(r"/api/(?P<collection>[^/]+)"), serve)
         env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "CACHE_URL": "locmemcache://",
+            **databases.env(databases.copy()),
             "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": "*",
             "INTEGRATIONS_SYNC_LEASE_SECONDS": "1",
             "PORTAL_VAR_DIR": str(tmp_path),

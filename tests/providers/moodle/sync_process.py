@@ -3,7 +3,6 @@
 Usage: ``python -m tests.providers.moodle.sync_process COMMAND [ARG]`` with
 the database chosen by DATABASE_URL:
 
-- ``migrate``: create the tables;
 - ``setup BASE_URL``: create the ``moodle`` integration (school token, two
   users a window);
 - ``sync``: sync every stream in this process (the one to be killed);
@@ -25,8 +24,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from integrations.models import Credential, Integration, SyncRun, SyncStatus
     from integrations.sync.engine import execute_run
     from integrations.sync.runs import reap_expired_runs, run_sync_now
@@ -34,9 +31,7 @@ def main() -> None:
     from tests.providers.moodle.helpers import TOKEN
 
     command = sys.argv[1]
-    if command == "migrate":
-        call_command("migrate", verbosity=0)
-    elif command == "setup":
+    if command == "setup":
         integration = Integration.objects.create(
             name="moodle",
             provider="moodle",

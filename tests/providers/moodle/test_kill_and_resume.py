@@ -1,18 +1,21 @@
-"""A Moodle sync killed with SIGKILL mid-page resumes to exactly the source."""
+"""A Moodle sync killed with SIGKILL mid-page resumes to exactly the source.
+
+Runs on SQLite, or on PostgreSQL when DATABASE_URL selects it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.process_databases import ProcessDatabases
 from tests.providers.moodle.helpers import (
     EXPECTED_COURSES,
     EXPECTED_ENROLLMENTS,
@@ -45,16 +48,11 @@ def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def migrated_database(tmp_path_factory) -> Path:
-    """Return an SQLite file with the portal's tables, made once per module."""
-    path = tmp_path_factory.mktemp("moodle-template") / "db.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{path}",
-        "CACHE_URL": "locmemcache://",
-    }
-    run_process(env, "migrate")
-    return path
+def databases(tmp_path_factory) -> Iterator[ProcessDatabases]:
+    """Return copies of a database with the portal's tables, migrated once."""
+    root = tmp_path_factory.mktemp("moodle-kill")
+    with ProcessDatabases.migrated(root, "moodle_kill") as made:
+        yield made
 
 
 def kill_sync_at(fake, env: dict[str, str], call_number: int) -> None:
@@ -80,13 +78,10 @@ def kill_sync_at(fake, env: dict[str, str], call_number: int) -> None:
     threading.Event().wait(1.5)
 
 
-def environment(tmp_path: Path, migrated_database: Path) -> dict[str, str]:
-    database = tmp_path / "db.sqlite3"
-    shutil.copyfile(migrated_database, database)
+def environment(tmp_path: Path, databases: ProcessDatabases) -> dict[str, str]:
+    """Return the environment of processes working on a fresh database."""
     return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "CACHE_URL": "locmemcache://",
+        **databases.env(databases.copy()),
         "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": "*",
         "INTEGRATIONS_SYNC_LEASE_SECONDS": "1",
         "PORTAL_VAR_DIR": str(tmp_path),
@@ -102,9 +97,9 @@ def last_json(completed: subprocess.CompletedProcess) -> dict:
 # grade reports, completion). The kill points fall in each stream.
 @pytest.mark.parametrize("kill_at_call", [1, 4, 30])
 def test_sync_killed_with_sigkill_resumes_to_exactly_the_source(
-    tmp_path, migrated_database, kill_at_call
+    tmp_path, databases, kill_at_call
 ):
-    env = environment(tmp_path, migrated_database)
+    env = environment(tmp_path, databases)
     with school_fake() as fake:
         run_process(env, "setup", fake.base_url)
         kill_sync_at(fake, env, kill_at_call)
@@ -118,10 +113,8 @@ def test_sync_killed_with_sigkill_resumes_to_exactly_the_source(
     assert any(run["error_code"] == "worker_lost" for run in result["runs"])
 
 
-def test_sync_killed_before_any_course_is_stored_and_run_again(
-    tmp_path, migrated_database
-):
-    env = environment(tmp_path, migrated_database)
+def test_sync_killed_before_any_course_is_stored_and_run_again(tmp_path, databases):
+    env = environment(tmp_path, databases)
     with school_fake() as fake:
         run_process(env, "setup", fake.base_url)
         kill_sync_at(fake, env, 1)
