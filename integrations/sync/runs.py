@@ -144,6 +144,9 @@ def run_sync_now(
 ) -> list[SyncRun]:
     """Sync in the calling process, no worker needed; return the finished runs.
 
+    A stream that already has a queued run (left by a rate limit, a schedule
+    or a resumed worker) has that run executed here, from its cursor, rather
+    than a second one created, unless ``full`` asks for more than it does.
     Raise SyncInProgress when a worker (or another command) is syncing the
     same integration.
     """
@@ -159,31 +162,91 @@ def run_sync_now(
             integration=integration.name,
         )
     runs: list[SyncRun] = []
+    taken_over: list[int] = []
     try:
-        runs = [
-            _create_run(integration, name, full=full, trigger=trigger, offer=False)
-            for name in names
-        ]
+        runs, taken_over = _runs_for_cli(integration, names, full=full, trigger=trigger)
         return execute_runs_in_process(
             runs, integration, owner=owner, progress=progress
         )
     except BaseException:
-        # Ctrl-C or SIGTERM: this process's runs must not stay queued or
-        # running for a worker to pick up later. Their cursors stay, so the
-        # next sync resumes where this one stopped.
-        SyncRun.objects.filter(
-            pk__in=[run.pk for run in runs], status__in=SyncRun.ACTIVE_STATUSES
-        ).update(
-            status=SyncStatus.CANCELLED,
-            finished_at=timezone.now(),
-            error_code="interrupted",
-            error_summary="The sync was interrupted (Ctrl-C or a stop signal).",
-            lease_owner="",
-            lease_expires_at=None,
-        )
+        _stop_interrupted(runs, taken_over)
         raise
     finally:
         leases.release(integration.pk, owner)
+
+
+def _runs_for_cli(
+    integration: Integration, names: list[str], *, full: bool, trigger: str
+) -> tuple[list[SyncRun], list[int]]:
+    """Return one run per stream and the ids of those taken over from the queue.
+
+    Call holding the lease, so no worker can claim a queued run meanwhile.
+    Had the command created runs beside the queued ones, a worker would later
+    run those too: a second pass, or one resumed from an older cursor, whose
+    end marks the rows only the command's pass saw as deleted.
+    """
+    runs: list[SyncRun] = []
+    taken_over: list[int] = []
+    with transaction.atomic():
+        # Serialise with enqueue_sync, which would queue a stream again.
+        Integration.objects.select_for_update().filter(pk=integration.pk).first()
+        waiting: dict[str, list[SyncRun]] = {}
+        queued = SyncRun.objects.filter(
+            integration=integration, stream__in=names, status=SyncStatus.QUEUED
+        )
+        for run in queued.order_by("created_at", "id"):
+            waiting.setdefault(run.stream, []).append(run)
+        for name in names:
+            candidates = waiting.get(name, [])
+            if candidates and (candidates[0].full or not full):
+                run, superseded = candidates[0], candidates[1:]
+                taken_over.append(run.pk)
+            else:
+                superseded = candidates
+                run = _create_run(
+                    integration, name, full=full, trigger=trigger, offer=False
+                )
+            if superseded:
+                SyncRun.objects.filter(
+                    pk__in=[other.pk for other in superseded],
+                    status=SyncStatus.QUEUED,
+                ).update(
+                    status=SyncStatus.CANCELLED,
+                    finished_at=timezone.now(),
+                    error_code="superseded",
+                    error_summary="A sync of the stream from the command line "
+                    "replaced it.",
+                )
+            runs.append(run)
+    return runs, taken_over
+
+
+def _stop_interrupted(runs: list[SyncRun], taken_over: list[int]) -> None:
+    """Cancel what an interrupted command started; hand back what it took over.
+
+    Ctrl-C or SIGTERM: the command's own runs must not stay queued or running
+    for a worker to pick up later. Their cursors stay, so the next sync
+    resumes where this one stopped. A run taken over from the queue and not
+    reached yet is left queued as it was, and offered to workers anew, since
+    its message may have gone to a worker that found the lease busy.
+    """
+    now = timezone.now()
+    own_or_started = ~Q(pk__in=taken_over) | Q(status=SyncStatus.RUNNING)
+    SyncRun.objects.filter(
+        own_or_started,
+        pk__in=[run.pk for run in runs],
+        status__in=SyncRun.ACTIVE_STATUSES,
+    ).update(
+        status=SyncStatus.CANCELLED,
+        finished_at=now,
+        error_code="interrupted",
+        error_summary="The sync was interrupted (Ctrl-C or a stop signal).",
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    SyncRun.objects.filter(pk__in=taken_over, status=SyncStatus.QUEUED).update(
+        offered_at=None
+    )
 
 
 def cancel_run(run: SyncRun) -> bool:

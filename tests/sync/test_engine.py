@@ -466,6 +466,9 @@ def test_stale_resume_after_a_newer_complete_pass_is_cancelled(
     integration, school, django_capture_on_commit_callbacks
 ):
     first = run_sync_now(integration, streams=["courses"])[0]
+    run_sync_now(integration, streams=["courses"])  # a newer, complete pass
+    # Queued after the newer pass (a command would take it over), but resuming
+    # the first pass, whose place in the queue it keeps.
     stale = SyncRun.objects.create(
         integration=integration,
         stream="courses",
@@ -474,7 +477,6 @@ def test_stale_resume_after_a_newer_complete_pass_is_cancelled(
         cursor={"url": school.collection_url("courses") + "?page=3"},
         created_at=first.created_at,
     )
-    run_sync_now(integration, streams=["courses"])  # a newer, complete pass
 
     result = execute_run(stale.pk, owner="late-worker")
 
@@ -495,11 +497,112 @@ def test_cli_sync_resumes_a_run_left_running_by_a_killed_process(integration, sc
     )
     SyncRun.objects.filter(pk=dead.pk).update(pass_number=dead.pk)
 
-    run_sync_now(integration, streams=["courses"])
+    [run] = run_sync_now(integration, streams=["courses"])
 
     dead.refresh_from_db()
     assert dead.status == SyncStatus.FAILED and dead.error_code == "worker_lost"
     assert not SyncRun.objects.filter(status=SyncStatus.RUNNING).exists()
+    # The reaper's resumption is the run the command executed, not a second.
+    assert (run.resumed_from_id, run.pass_number, run.pages) == (dead.pk, dead.pk, 2)
+    assert SyncRun.objects.count() == 2
+
+
+def rate_limit_after_first_page(school):
+    """Return a progress callback that makes the service throttle after page 1."""
+    throttled = []
+
+    def throttle(run):
+        # Called once more when the run ends, still at one page.
+        if run.pages == 1 and not throttled:
+            throttled.append(run.pk)
+            school.fail_next(429, headers={"Retry-After": "3600"}, path="/api/courses")
+
+    return throttle
+
+
+def test_cli_sync_takes_over_the_run_a_rate_limit_left_queued(
+    integration, school, settings, django_capture_on_commit_callbacks
+):
+    settings.INTEGRATIONS_SYNC_BATCH_RECORDS = 1  # every page its own batch
+    # A course a page: the pages prefetched while the first is stored leave
+    # most of them to be refused.
+    school.max_page_size = 1
+    throttle = rate_limit_after_first_page(school)
+    [limited] = run_sync_now(integration, streams=["courses"], progress=throttle)
+    assert (limited.status, limited.error_code) == (SyncStatus.QUEUED, "rate_limited")
+    assert limited.cursor
+
+    [run] = run_sync_now(integration, streams=["courses"])
+    requests = school.request_count()
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        swept = requeue_due_runs()
+    late = execute_run(limited.pk, owner="late-worker")
+
+    assert run.pk == limited.pk
+    assert (run.status, run.pass_number, run.attempts) == (
+        SyncStatus.SUCCEEDED,
+        limited.pk,
+        2,
+    )
+    assert SyncRun.objects.count() == 1
+    assert (swept, len(sends), late.status) == (0, 0, SyncStatus.SUCCEEDED)
+    assert school.request_count() == requests
+    assert Course.objects.filter(deleted_at__isnull=True).count() == 12
+
+
+def test_cli_sync_runs_the_queued_run_of_a_stream_the_workers_have_not_taken(
+    integration, school, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = runs_by_stream(enqueue_sync(integration, trigger="schedule"))
+
+    done = runs_by_stream(run_sync_now(integration, streams=["courses"]))
+
+    assert done["courses"].pk == queued["courses"].pk
+    assert done["courses"].status == SyncStatus.SUCCEEDED
+    assert done["courses"].trigger == "schedule"
+    others = SyncRun.objects.exclude(stream="courses")
+    assert set(others.values_list("status", flat=True)) == {SyncStatus.QUEUED}
+    assert SyncRun.objects.count() == 4
+
+
+def test_full_cli_sync_replaces_a_queued_incremental_run(
+    integration, school, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        [queued] = enqueue_sync(integration, streams=["courses"])
+
+    [run] = run_sync_now(integration, streams=["courses"], full=True)
+
+    queued.refresh_from_db()
+    assert run.pk != queued.pk
+    assert (run.status, run.full) == (SyncStatus.SUCCEEDED, True)
+    assert (queued.status, queued.error_code) == (SyncStatus.CANCELLED, "superseded")
+    assert "command line replaced it" in queued.error_summary
+
+
+def test_interrupted_cli_sync_hands_back_queued_runs_it_did_not_reach(
+    integration, school, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = runs_by_stream(enqueue_sync(integration))
+
+    def interrupt_in_courses(run):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync_now(integration, progress=interrupt_in_courses)
+
+    statuses = {
+        run.stream: (run.status, run.offered_at)
+        for run in SyncRun.objects.filter(pk__in=[run.pk for run in queued.values()])
+    }
+    assert statuses.pop("courses")[0] == SyncStatus.CANCELLED
+    assert statuses == {name: (SyncStatus.QUEUED, None) for name in STREAMS[1:]}
+    assert SyncRun.objects.count() == 4
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        assert requeue_due_runs() == 3
+    assert len(sends) == 1
 
 
 def test_progress_reported_in_the_portal_is_never_marked_deleted_by_a_sync(
