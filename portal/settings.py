@@ -3,7 +3,8 @@
 Every variable has an embedded default for development, so a fresh clone runs
 with none set. ``PORTAL_ENV=production`` switches to longer timeouts and to
 the safety checks in :mod:`portal.safety`, which refuse to start on unsafe
-values. docs/configuration.md lists every variable.
+values. README.md ("Configuration") and docs/production.md ("Environment
+variables") list every variable.
 """
 
 from pathlib import Path

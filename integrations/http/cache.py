@@ -3,8 +3,9 @@
 Only ``GET`` responses with status 200 are stored. Keys are a sha256 over the
 namespace, method, URL, sorted parameters and the credential fingerprint:
 two users' tokens on one URL never share a response (requests-cache keys by
-URL only, see docs PITFALLS). Authorization and cookie headers are never
-stored, and a response marked ``Cache-Control: no-store`` is not stored.
+URL only; docs/http-layer.md, "Every call", step 6). Authorization and cookie
+headers are never stored, and a response marked ``Cache-Control: no-store``
+is not stored.
 
 Freshness: an entry is fresh for ``ttl`` seconds after it was stored or
 revalidated. A stale entry with a validator (ETag or Last-Modified) is kept

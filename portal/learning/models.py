@@ -105,7 +105,7 @@ class LearnerIdentity(models.Model):
 
     Records from several LMSs land on the same person through these links;
     the sync engine matches a new remote user to an existing portal user by
-    email (docs/identity.md).
+    email (docs/sync.md, "Learners").
     """
 
     user = models.ForeignKey(
