@@ -208,9 +208,10 @@ class CanvasProvider(Provider):
         ),
     )
     requires_base_url = True
-    #: A ceiling far above what one worker sends; it gives the shared limiter
+    #: A ceiling far above what a sync sends, even reading four courses at
+    #: once from a Canvas a millisecond away; it gives the shared limiter
     #: that Canvas's own throttle headers steer (see CanvasThrottle).
-    default_rate_limit = (6000, 60.0)
+    default_rate_limit = (60_000, 60.0)
     supports_write_back = True
 
     def validate_settings(self, settings: Any) -> None:
