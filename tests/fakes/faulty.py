@@ -10,7 +10,8 @@ Replies that misbehave (each is a :class:`~tests.fakes.server.Reply`):
 - :class:`SlowBody`: a body that trickles in chunks.
 
 Builders: :func:`rate_limited` (429 with or without ``Retry-After`` in seconds
-or as an HTTP date), :func:`server_error`, :func:`malformed_json`,
+or as an HTTP date), :func:`proxy_rate_limited` (the HTML 429 of a rate
+limiter in front of a service), :func:`server_error`, :func:`malformed_json`,
 :func:`truncated_json`, :func:`redirect`.
 
 :class:`FaultyServer` adds listings in the pagination styles services use
@@ -128,6 +129,20 @@ def rate_limited(
         value = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
         all_headers["Retry-After"] = value
     return Reply(status, body, all_headers, content_type="application/json")
+
+
+def proxy_rate_limited(retry_after: float | str | None = None) -> Reply:
+    """Return the 429 page a rate limiter in front of a service sends.
+
+    nginx's ``limit_req`` (with ``limit_req_status 429``) answers with its
+    own HTML error page and no ``Retry-After``; some proxies add one.
+    """
+    page = (
+        "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n"
+        "<center><h1>429 Too Many Requests</h1></center>\r\n"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+    return rate_limited(retry_after, body=page, headers={"Content-Type": "text/html"})
 
 
 def server_error(status: int = 503, retry_after: float | None = None) -> Reply:

@@ -172,6 +172,7 @@ class _Fault:
     reply: Reply
     function: str | None
     remaining: int
+    let_through: int = 0
 
 
 class MoodleFake(FakeServer):
@@ -423,14 +424,21 @@ class MoodleFake(FakeServer):
     # --- faults, pauses, the call log ---------------------------------------
 
     def fail_next(
-        self, reply: Reply, *, function: str | None = None, times: int = 1
+        self,
+        reply: Reply,
+        *,
+        function: str | None = None,
+        times: int = 1,
+        after: int = 0,
     ) -> None:
         """Answer the next ``times`` calls (of ``function``, if given) with ``reply``.
 
-        ``function`` "token.php" targets the token endpoint.
+        ``after`` lets that many of those calls go by first (answered as
+        usual or by another fault), so a fault can strike in the middle of a
+        stream. ``function`` "token.php" targets the token endpoint.
         """
         with self._data:
-            self._faults.append(_Fault(reply, function, times))
+            self._faults.append(_Fault(reply, function, times, after))
 
     def clear_faults(self) -> None:
         """Drop every scripted fault not yet used."""
@@ -466,6 +474,9 @@ class MoodleFake(FakeServer):
         with self._data:
             for fault in self._faults:
                 if fault.function in (None, function):
+                    if fault.let_through > 0:
+                        fault.let_through -= 1
+                        continue
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)

@@ -10,11 +10,12 @@ import pytest
 from integrations.models import HealthStatus, SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Course, Enrollment, Progress
+from tests.conftest import LOOPBACK_HTTP_DEFAULTS
 from tests.fakes.faulty import (
     Delayed,
     Reset,
     malformed_json,
-    rate_limited,
+    proxy_rate_limited,
     server_error,
 )
 from tests.fakes.server import Reply
@@ -27,6 +28,8 @@ from tests.providers.moodle.helpers import (
 pytestmark = pytest.mark.django_db
 
 ENROLLED = "core_enrol_get_enrolled_users"
+#: Calls of a request the HTTP layer gives up on: the first and its retries.
+ATTEMPTS = 1 + LOOPBACK_HTTP_DEFAULTS["max_retries"]
 
 
 def live(model, integration) -> list[str]:
@@ -45,6 +48,14 @@ def assert_matches_source(integration) -> None:
 
 def statuses(runs) -> list[str]:
     return [run.status for run in runs]
+
+
+def assert_stopped_at_the_fourth_window(run, integration) -> None:
+    """Check that ``run`` kept the three windows before it and their cursor."""
+    assert run.cursor is not None
+    assert run.pages == 3
+    stored = live(Enrollment, integration)
+    assert stored and set(stored) < set(EXPECTED_ENROLLMENTS)
 
 
 def test_burst_of_server_errors_is_retried_to_a_correct_database(integration, moodle):
@@ -67,13 +78,56 @@ def test_connection_reset_is_retried(integration, moodle):
     assert_matches_source(integration)
 
 
+# Moodle itself answers errors with HTTP 200; a 429 comes from a rate limiter
+# in front of it (nginx's limit_req, a gateway), which may not say how long
+# to wait.
 def test_rate_limit_with_a_short_retry_after_is_waited_out(integration, moodle):
-    moodle.fail_next(rate_limited(0.01), function=ENROLLED)
-    moodle.fail_next(rate_limited(), function=ENROLLED)
+    moodle.fail_next(proxy_rate_limited(0.01), function=ENROLLED, times=2)
 
     runs = run_sync_now(integration)
 
     assert statuses(runs) == [SyncStatus.SUCCEEDED] * 3
+    assert_matches_source(integration)
+
+
+def test_rate_limit_without_retry_after_is_backed_off_and_retried(integration, moodle):
+    run_sync_now(integration, streams=["courses"])
+    moodle.fail_next(proxy_rate_limited(), function=ENROLLED, after=3, times=2)
+
+    run = run_sync_now(integration, streams=["enrollments"])[0]
+
+    assert run.status == SyncStatus.SUCCEEDED
+    assert live(Enrollment, integration) == EXPECTED_ENROLLMENTS
+    windows = moodle.params_of(ENROLLED)
+    # The refused window was asked for again until answered, no other twice.
+    assert windows[3] == windows[4] == windows[5]
+    assert len(windows) == len({repr(window) for window in windows}) + 2
+
+
+def test_rate_limit_without_retry_after_past_the_retries_requeues_the_run(
+    integration, moodle
+):
+    run_sync_now(integration, streams=["courses"])
+    moodle.fail_next(proxy_rate_limited(), function=ENROLLED, after=3, times=100)
+
+    limited = run_sync_now(integration, streams=["enrollments"])[0]
+
+    assert limited.status == SyncStatus.QUEUED
+    assert limited.error_code == "rate_limited"
+    assert "rate limiting requests" in limited.error_summary
+    assert "(HTTP 429)" in limited.error_summary
+    assert limited.next_attempt_at is not None
+    assert moodle.calls(ENROLLED) == 3 + ATTEMPTS
+    assert_stopped_at_the_fourth_window(limited, integration)
+
+    moodle.clear_faults()
+    later = run_sync_now(integration, streams=["enrollments", "progress"])
+
+    # The queued run itself goes on, from the window it was refused.
+    assert later[0].pk == limited.pk
+    assert statuses(later) == [SyncStatus.SUCCEEDED] * 2
+    windows = moodle.params_of(ENROLLED)
+    assert windows[3 + ATTEMPTS] == windows[3]
     assert_matches_source(integration)
 
 
@@ -93,29 +147,16 @@ def test_persistent_server_errors_fail_the_run_and_the_next_run_resumes(
     integration, moodle
 ):
     run_sync_now(integration, streams=["courses"])
-    serve = moodle._serve_webservice
-    calls = {"enrolled": 0}
-
-    def fail_from_the_fourth_window(request):
-        if ENROLLED in request.target:
-            calls["enrolled"] += 1
-            if calls["enrolled"] >= 4:
-                return server_error(503)
-        return serve(request)
-
-    moodle.route("*", "/webservice/rest/server.php", fail_from_the_fourth_window)
+    moodle.fail_next(server_error(503), function=ENROLLED, after=3, times=100)
 
     failed = run_sync_now(integration, streams=["enrollments"])[0]
 
     assert failed.status == SyncStatus.FAILED
     assert failed.error_code == "transient_error"
     assert "server error" in failed.error_summary
-    assert failed.cursor is not None
-    assert failed.pages == 3
-    stored = live(Enrollment, integration)
-    assert stored and set(stored) < set(EXPECTED_ENROLLMENTS)
+    assert_stopped_at_the_fourth_window(failed, integration)
 
-    moodle.route("*", "/webservice/rest/server.php", serve)
+    moodle.clear_faults()
     resumed = run_sync_now(integration, streams=["enrollments", "progress"])
 
     assert resumed[0].resumed_from_id == failed.pk
