@@ -34,7 +34,7 @@ from django.utils.timesince import timesince
 from kombu import exceptions as kombu_errors
 
 from integrations import errors, health, tasks
-from integrations.forms import CredentialForm, IntegrationForm
+from integrations.forms import CredentialForm, CredentialInlineFormSet, IntegrationForm
 from integrations.http.metrics import snapshot
 from integrations.models import (
     Credential,
@@ -194,6 +194,7 @@ class CredentialInline(admin.StackedInline):
 
     model = Credential
     form = CredentialForm
+    formset = CredentialInlineFormSet
     extra = 0
     readonly_fields = ("masked_value", "last_used_at")
     fields = (

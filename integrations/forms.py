@@ -3,6 +3,11 @@
 Secrets are write-only here: a stored secret is never put back into a
 page, not even as ciphertext. The form shows the masked hint instead, an
 empty field keeps the stored value, and a value typed in replaces it.
+
+Credentials are checked against the provider's ``credential_schema``, as
+``integrations apply`` checks them: a key the provider does not take or a
+kind it does not declare is a field error, and a required credential missing
+from the integration is an error of the credentials as a whole.
 """
 
 from __future__ import annotations
@@ -11,10 +16,33 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.html import escape
 
 from integrations import crypto
-from integrations.models import Credential, Integration
-from integrations.registry import all_providers
+from integrations.models import Credential, CredentialKind, Integration
+from integrations.providers.base import Provider
+from integrations.registry import UnknownProvider, all_providers, get_provider
+
+
+def _provider_of(integration: Integration | None) -> Provider | None:
+    """Return the integration's provider; None when it has none installed.
+
+    An unknown provider is the integration form's error to report; its
+    credentials cannot be checked against a schema that is not there.
+    """
+    if integration is None or not integration.provider:
+        return None
+    try:
+        return get_provider(integration.provider)
+    except UnknownProvider:
+        return None
+
+
+def _credential_keys(provider: Provider) -> str:
+    """Return the credential keys a provider takes, sorted as apply lists them."""
+    keys = sorted(field.key for field in provider.credential_schema)
+    return ", ".join(keys) or "none"
 
 
 class CredentialForm(forms.ModelForm):
@@ -40,6 +68,12 @@ class CredentialForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         credential = self.instance
+        provider = self._provider()
+        if provider is not None:
+            # Django renders help text unescaped.
+            self.fields["key"].help_text = escape(
+                f"Credentials {provider.slug} takes: {_credential_keys(provider)}."
+            )
         if self._is_new():
             self.fields["secret"].help_text = "Required for a new credential."
             self.fields["new_refresh_token"].help_text = "Optional (OAuth only)."
@@ -59,16 +93,45 @@ class CredentialForm(forms.ModelForm):
     def _is_new(self) -> bool:
         return self.instance._state.adding
 
+    def _provider(self) -> Provider | None:
+        # The inline formset sets the integration being edited, with the
+        # provider chosen in the same request.
+        try:
+            integration = self.instance.integration
+        except Integration.DoesNotExist:
+            return None
+        return _provider_of(integration)
+
     def clean(self) -> dict[str, Any]:
-        """Require a secret for a new credential."""
+        """Check key and kind against the provider; require a new one's secret."""
         cleaned = super().clean()
+        key = cleaned.get("key")
+        provider = self._provider()
+        if key and provider is not None:
+            self._check_schema(provider, key, cleaned.get("kind"))
         if self._is_new() and not cleaned.get("secret"):
-            key = cleaned.get("key") or "this credential"
             self.add_error(
                 "secret",
-                f"Enter the secret for {key!s}: a new credential needs one.",
+                f"Enter the secret for {key or 'this credential'!s}: a new "
+                "credential needs one.",
             )
         return cleaned
+
+    def _check_schema(self, provider: Provider, key: str, kind: str | None) -> None:
+        declared = {field.key: field.kind for field in provider.credential_schema}
+        if key not in declared:
+            self.add_error(
+                "key",
+                f"Unknown credential {key!r} for provider {provider.slug!r}; "
+                f"known credentials: {_credential_keys(provider)}.",
+            )
+        elif kind and kind != declared[key]:
+            label = CredentialKind(declared[key]).label
+            self.add_error(
+                "kind",
+                f"Provider {provider.slug!r} takes {key!r} as kind "
+                f"{declared[key]!r} ({label}), not {kind!r}.",
+            )
 
     def save(self, commit: bool = True) -> Credential:
         """Save the credential, replacing the secrets only when new ones were typed."""
@@ -83,6 +146,39 @@ class CredentialForm(forms.ModelForm):
             credential.save()
             self._save_m2m()
         return credential
+
+
+class CredentialInlineFormSet(forms.BaseInlineFormSet):
+    """The credentials of one integration, checked together."""
+
+    def clean(self) -> None:
+        """Report each credential the provider requires that is not given."""
+        super().clean()
+        provider = _provider_of(self.instance)
+        if provider is None:
+            return
+
+        given = set()
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            cleaned = getattr(form, "cleaned_data", {})
+            key = cleaned.get("key")
+            if key and (cleaned.get("secret") or form.instance.value):
+                given.add(key)
+        missing = [
+            field.key
+            for field in provider.credential_schema
+            if field.required and field.key not in given
+        ]
+        if missing:
+            raise ValidationError(
+                [
+                    f"Provider {provider.slug!r} needs credential {key!r}: add it "
+                    "with its secret below."
+                    for key in missing
+                ]
+            )
 
 
 def _decryptable(ciphertext: str) -> bool:

@@ -355,18 +355,108 @@ def admin_form_data(response) -> dict[str, Any]:
     return data
 
 
-def test_saving_with_an_empty_secret_keeps_the_stored_one(admin_client):
-    integration = make_integration("canvas-main")
-    url = f"{CHANGELIST}{integration.pk}/change/"
-    data = admin_form_data(admin_client.get(url))
-    data["schedule"] = "*/30 * * * *"
+def save_schedule(client, integration: Integration, data: dict, schedule: str) -> None:
+    """Post the change form with ``schedule`` and check that it was saved."""
+    data["schedule"] = schedule
 
-    response = admin_client.post(url, data)
+    response = client.post(f"{CHANGELIST}{integration.pk}/change/", data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     integration.refresh_from_db()
-    assert integration.schedule == "*/30 * * * *"
+    assert integration.schedule == schedule
+
+
+def test_saving_with_an_empty_secret_keeps_the_stored_one(admin_client):
+    integration = make_integration("canvas-main")
+    data = admin_form_data(admin_client.get(f"{CHANGELIST}{integration.pk}/change/"))
+
+    save_schedule(admin_client, integration, data, "*/30 * * * *")
+
     assert integration.secret("token") == TOKEN
+
+
+def test_credential_key_the_provider_does_not_take_is_refused_on_the_page(
+    admin_client,
+):
+    integration = make_integration("school")
+    url = f"{CHANGELIST}{integration.pk}/change/"
+    data = admin_form_data(admin_client.get(url))
+    data["credentials-TOTAL_FORMS"] = "2"
+    data.update(
+        {
+            "credentials-1-integration": str(integration.pk),
+            "credentials-1-key": "api_token",
+            "credentials-1-kind": "api_key",
+            "credentials-1-secret": SECRET,
+        }
+    )
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {}
+    html = response.content.decode()
+    assert (
+        "Unknown credential &#x27;api_token&#x27; for provider &#x27;rest&#x27;; "
+        "known credentials: password, token." in html
+    )
+    assert SECRET not in html
+    assert list(integration.credentials.values_list("key", flat=True)) == ["token"]
+
+
+def make_canvas_integration() -> Integration:
+    """Create a Canvas integration with the access token it requires."""
+    integration = Integration.objects.create(
+        name="canvas-main", provider="canvas", base_url="https://canvas.example.edu"
+    )
+    credential = Credential(integration=integration, key="access_token")
+    credential.set_secret(SECRET)
+    credential.save()
+    return integration
+
+
+def test_deleting_a_required_credential_is_refused_and_keeps_it(admin_client):
+    integration = make_canvas_integration()
+    url = f"{CHANGELIST}{integration.pk}/change/"
+    data = admin_form_data(admin_client.get(url))
+    data["credentials-0-DELETE"] = "on"
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {}
+    [formset] = [inline.formset for inline in response.context["inline_admin_formsets"]]
+    assert formset.non_form_errors() == [
+        "Provider 'canvas' needs credential 'access_token': add it with its secret "
+        "below."
+    ]
+    assert "needs credential &#x27;access_token&#x27;" in response.content.decode()
+    assert integration.secret("access_token") == SECRET
+
+
+def test_staff_who_may_only_view_credentials_can_still_save_the_integration(
+    client, django_user_model
+):
+    integration = make_canvas_integration()
+    editor = django_user_model.objects.create_user("editor", is_staff=True)
+    editor.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_integration", "change_integration", "view_credential"]
+        )
+    )
+    client.force_login(editor)
+    page = client.get(f"{CHANGELIST}{integration.pk}/change/")
+    # The page shows the credential read-only, so the browser posts none of
+    # its fields.
+    data = {
+        name: value
+        for name, value in admin_form_data(page).items()
+        if not name.startswith("credentials-0-") or name == "credentials-0-id"
+    }
+
+    save_schedule(client, integration, data, "0 3 * * *")
+
+    assert integration.secret("access_token") == SECRET
 
 
 # --- Actions --------------------------------------------------------------------

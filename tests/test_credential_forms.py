@@ -9,9 +9,14 @@ from cryptography.fernet import Fernet
 from django.forms import inlineformset_factory
 
 from integrations import registry
-from integrations.forms import CredentialForm, IntegrationForm
+from integrations.forms import CredentialForm, CredentialInlineFormSet, IntegrationForm
 from integrations.models import Credential, Integration
-from integrations.providers.base import HealthReport, Provider, SettingField
+from integrations.providers.base import (
+    CredentialField,
+    HealthReport,
+    Provider,
+    SettingField,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +32,10 @@ class FormDemoProvider(Provider):
     settings_schema = (
         SettingField("account_id", type="int", required=True, minimum=1),
         SettingField("page_size", type="int", default=50, minimum=1, maximum=100),
+    )
+    credential_schema = (
+        CredentialField("access_token"),
+        CredentialField("webhook_secret", kind="webhook_secret", required=False),
     )
 
     def streams(self, integration: Integration) -> list:
@@ -65,6 +74,13 @@ def credential(integration, make_secret):
     credential.refresh_token = make_secret("refresh")
     credential.save()
     return Credential.objects.get(pk=credential.pk)
+
+
+@pytest.fixture
+def demo_integration(keys, demo_provider):
+    return Integration.objects.create(
+        name="demo-main", provider="form-demo", settings={"account_id": 7}
+    )
 
 
 def credential_data(**overrides: str) -> dict[str, str]:
@@ -115,12 +131,14 @@ def test_empty_secret_keeps_the_stored_value(credential):
     old_ciphertext = credential.value.ciphertext
     old_refresh = credential.refresh_token.ciphertext
 
-    form = CredentialForm(credential_data(kind="password"), instance=credential)
+    form = CredentialForm(
+        credential_data(expires_at="2031-01-01 00:00"), instance=credential
+    )
     assert form.is_valid(), form.errors
     form.save()
 
     reloaded = Credential.objects.get(pk=credential.pk)
-    assert reloaded.kind == "password"
+    assert reloaded.expires_at.year == 2031
     assert reloaded.value.ciphertext == old_ciphertext
     assert reloaded.refresh_token.ciphertext == old_refresh
     assert reloaded.reveal() == old_secret
@@ -221,45 +239,161 @@ def test_undecryptable_value_is_kept_when_other_fields_change(
     stored = Credential.objects.get(pk=lost.pk)
     ciphertext = stored.value.ciphertext
 
-    form = CredentialForm(credential_data(kind="other"), instance=stored)
+    form = CredentialForm(
+        credential_data(expires_at="2031-01-01 00:00"), instance=stored
+    )
     assert form.is_valid(), form.errors
     form.save()
 
     assert Credential.objects.get(pk=lost.pk).value.ciphertext == ciphertext
 
 
-def test_inline_formset_as_the_admin_uses_it(credential, make_secret):
-    formset_class = inlineformset_factory(
-        Integration, Credential, form=CredentialForm, extra=1, can_delete=True
+def credential_formset_class():
+    """Return the inline formset class the admin builds for credentials."""
+    return inlineformset_factory(
+        Integration,
+        Credential,
+        form=CredentialForm,
+        formset=CredentialInlineFormSet,
+        extra=1,
+        can_delete=True,
     )
-    old_ciphertext = credential.value.ciphertext
-    new_secret = make_secret("webhook")
-    prefix = formset_class.get_default_prefix()
-    data = {
-        f"{prefix}-TOTAL_FORMS": "2",
-        f"{prefix}-INITIAL_FORMS": "1",
-        f"{prefix}-0-id": str(credential.pk),
-        f"{prefix}-0-integration": str(credential.integration_id),
-        **{f"{prefix}-0-{name}": value for name, value in credential_data().items()},
-        f"{prefix}-1-integration": str(credential.integration_id),
-        **{
-            f"{prefix}-1-{name}": value
-            for name, value in credential_data(
-                key="webhook_secret", kind="webhook_secret", secret=new_secret
-            ).items()
-        },
-    }
-    unbound_html = formset_class(instance=credential.integration).as_p()
-    assert credential.reveal() not in unbound_html
 
-    formset = formset_class(data, instance=credential.integration)
+
+def formset_data(
+    integration: Integration, *rows: dict[str, str], initial: int = 0
+) -> dict[str, str]:
+    """Return the POST data of the credential inline with ``rows``."""
+    prefix = credential_formset_class().get_default_prefix()
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+    }
+    for number, row in enumerate(rows):
+        data[f"{prefix}-{number}-integration"] = str(integration.pk)
+        data.update({f"{prefix}-{number}-{name}": value for name, value in row.items()})
+    return data
+
+
+@pytest.fixture
+def demo_credential(demo_integration, make_secret):
+    credential = Credential(integration=demo_integration, key="access_token")
+    credential.set_secret(make_secret("demo"))
+    credential.save()
+    return Credential.objects.get(pk=credential.pk)
+
+
+def test_inline_formset_as_the_admin_uses_it(demo_credential, make_secret):
+    integration = demo_credential.integration
+    old_ciphertext = demo_credential.value.ciphertext
+    new_secret = make_secret("webhook")
+    data = formset_data(
+        integration,
+        {"id": str(demo_credential.pk), **credential_data()},
+        credential_data(key="webhook_secret", kind="webhook_secret", secret=new_secret),
+        initial=1,
+    )
+    formset_class = credential_formset_class()
+    unbound_html = formset_class(instance=integration).as_p()
+    assert demo_credential.reveal() not in unbound_html
+
+    formset = formset_class(data, instance=integration)
     assert formset.is_valid(), formset.errors
     formset.save()
 
-    assert Credential.objects.get(pk=credential.pk).value.ciphertext == old_ciphertext
+    assert (
+        Credential.objects.get(pk=demo_credential.pk).value.ciphertext == old_ciphertext
+    )
     webhook = Credential.objects.get(key="webhook_secret")
     assert webhook.reveal() == new_secret
-    assert webhook.integration_id == credential.integration_id
+    assert webhook.integration_id == integration.pk
+
+
+def test_key_the_provider_does_not_take_is_an_error_naming_the_keys_it_takes(
+    integration, make_secret
+):
+    form = CredentialForm(
+        credential_data(key="token", secret=make_secret("typo")),
+        instance=Credential(integration=integration),
+    )
+
+    assert not form.is_valid()
+    assert form.errors["key"] == [
+        "Unknown credential 'token' for provider 'canvas'; "
+        "known credentials: access_token."
+    ]
+    assert not Credential.objects.exists()
+
+
+def test_kind_the_provider_does_not_declare_is_an_error_on_the_kind(credential):
+    form = CredentialForm(credential_data(kind="oauth_token"), instance=credential)
+
+    assert not form.is_valid()
+    assert form.errors["kind"] == [
+        "Provider 'canvas' takes 'access_token' as kind 'api_key' "
+        "(API key or token), not 'oauth_token'."
+    ]
+    assert Credential.objects.get(pk=credential.pk).kind == "api_key"
+
+
+def test_key_field_lists_the_credentials_of_the_provider(demo_credential):
+    html = CredentialForm(instance=demo_credential).as_p()
+
+    assert "Credentials form-demo takes: access_token, webhook_secret." in html
+
+
+def test_credentials_of_a_provider_no_longer_installed_are_not_checked(
+    keys, make_secret
+):
+    integration = Integration.objects.create(name="old", provider="retired-lms")
+
+    form = CredentialForm(
+        credential_data(key="api_secret", secret=make_secret("old")),
+        instance=Credential(integration=integration),
+    )
+
+    assert form.is_valid(), form.errors
+
+
+def test_removing_a_required_credential_is_refused_and_keeps_it(demo_credential):
+    ciphertext = demo_credential.value.ciphertext
+    data = formset_data(
+        demo_credential.integration,
+        {"id": str(demo_credential.pk), **credential_data(), "DELETE": "on"},
+        initial=1,
+    )
+
+    formset = credential_formset_class()(data, instance=demo_credential.integration)
+
+    assert not formset.is_valid()
+    assert formset.non_form_errors() == [
+        "Provider 'form-demo' needs credential 'access_token': add it with its "
+        "secret below."
+    ]
+    assert Credential.objects.get(pk=demo_credential.pk).value.ciphertext == ciphertext
+
+
+def test_a_new_integration_without_its_required_credential_is_refused(
+    keys, demo_provider, make_secret
+):
+    integration = Integration(name="demo-new", provider="form-demo")
+    webhook = credential_data(
+        key="webhook_secret", kind="webhook_secret", secret=make_secret("hook")
+    )
+    prefix = credential_formset_class().get_default_prefix()
+    data = {
+        f"{prefix}-TOTAL_FORMS": "1",
+        f"{prefix}-INITIAL_FORMS": "0",
+        **{f"{prefix}-0-{name}": value for name, value in webhook.items()},
+    }
+
+    formset = credential_formset_class()(data, instance=integration)
+
+    assert not formset.is_valid()
+    assert [str(error) for error in formset.non_form_errors()] == [
+        "Provider 'form-demo' needs credential 'access_token': add it with its "
+        "secret below."
+    ]
 
 
 # --- IntegrationForm --------------------------------------------------------
