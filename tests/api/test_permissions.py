@@ -2,7 +2,8 @@
 
 Every row of every resource is requested by id as each user, through every
 filter and ordering, and through nested paths; what comes back is compared
-with an oracle written here independently of the API's own scoping code.
+with an oracle (tests/api/helpers.py) written independently of the API's own
+scoping code.
 """
 
 from __future__ import annotations
@@ -11,54 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from portal.learning.models import Assignment, Course, Enrollment, Progress
-
-RESOURCES = {
-    "courses": Course,
-    "assignments": Assignment,
-    "enrollments": Enrollment,
-    "progress": Progress,
-}
-ORDERINGS = {
-    "courses": ["id", "title", "code", "state", "starts_at", "ends_at", "updated_at"],
-    "assignments": ["id", "title", "due_at", "points_possible", "course", "updated_at"],
-    "enrollments": ["id", "course", "learner", "role", "state", "updated_at"],
-    "progress": ["id", "course", "learner", "percent", "completed_at", "updated_at"],
-}
-
-
-def expected_ids(resource: str, user, *, include_deleted: bool = False) -> set[int]:
-    """Return the ids ``user`` may see, computed without the API's code."""
-    model = RESOURCES[resource]
-    rows = list(model.objects.all())
-    if not include_deleted:
-        rows = [row for row in rows if row.deleted_at is None]
-    if user.is_staff:
-        return {row.pk for row in rows}
-    enrolled = {
-        e.course_id
-        for e in Enrollment.objects.filter(learner=user)
-        if e.deleted_at is None and e.state != "deleted"
-    }
-    if resource == "courses":
-        return {row.pk for row in rows if row.pk in enrolled}
-    if resource == "assignments":
-        return {row.pk for row in rows if row.course_id in enrolled}
-    return {row.pk for row in rows if row.learner_id == user.pk}
-
-
-def list_ids(client, resource: str, **params) -> list[int]:
-    """Return the ids of every page of a list, following next links."""
-    response = client.get(f"/api/v1/{resource}/", {**params, "page_size": 2})
-    ids = []
-    while True:
-        assert response.status_code == 200, response.content
-        ids.extend(row["id"] for row in response.json()["results"])
-        next_url = response.json()["next"]
-        if not next_url:
-            return ids
-        response = client.get(next_url)
-
+from portal.learning.models import Enrollment, Progress
+from tests.api.helpers import ORDERINGS, RESOURCES, expected_ids, list_ids
 
 USERS = ["learner_a", "learner_b", "staff"]
 

@@ -11,12 +11,15 @@ from portal.learning.models import Enrollment, LearnerIdentity
 from tests.fakes.canvas import CanvasFake
 from tests.providers.canvas.helpers import TOKEN as CANVAS_TOKEN
 from tests.providers.canvas.helpers import make_canvas_integration
-from tests.providers.moodle.helpers import make_moodle_integration, school_fake
+from tests.providers.moodle.helpers import (
+    ADA_MOODLE_ID,
+    enrol_canvas_learner,
+    make_moodle_integration,
+    school_fake,
+)
 
 pytestmark = pytest.mark.django_db
 
-# Ada is user 501 in the Canvas fixtures; she is added to the Moodle school
-# under another id and with her address in another case.
 ADA_EMAIL = "ada@example.edu"
 
 
@@ -28,9 +31,7 @@ def _loopback_http(loopback_http) -> None:
 @pytest.mark.parametrize("match", ["email", "none"])
 def test_learner_in_canvas_and_moodle_is_one_portal_user(settings, match):
     settings.PORTAL_LEARNER_MATCH = match
-    moodle_fake = school_fake()
-    moodle_fake.add_user(777, "Ada", "Lovelace", "Ada@Example.edu")
-    moodle_fake.enrol(21, 777, "student")
+    moodle_fake = enrol_canvas_learner(school_fake())
 
     with CanvasFake.school(token=CANVAS_TOKEN) as canvas_fake, moodle_fake:
         canvas = make_canvas_integration(canvas_fake, account_id=1)
@@ -40,7 +41,9 @@ def test_learner_in_canvas_and_moodle_is_one_portal_user(settings, match):
 
     assert {run.status for run in canvas_runs + moodle_runs} == {SyncStatus.SUCCEEDED}
     in_canvas = LearnerIdentity.objects.get(integration=canvas, remote_user_id="501")
-    in_moodle = LearnerIdentity.objects.get(integration=moodle, remote_user_id="777")
+    in_moodle = LearnerIdentity.objects.get(
+        integration=moodle, remote_user_id=str(ADA_MOODLE_ID)
+    )
     if match == "email":
         assert in_canvas.user == in_moodle.user
         ada = in_canvas.user

@@ -111,6 +111,25 @@ def build_school(fake: MoodleFake) -> MoodleFake:
     return fake
 
 
+#: Ada Byron is user 501 of the Canvas fixtures. In the Moodle school she has
+#: another id, and her address in another case.
+ADA_MOODLE_ID = 777
+ADA_MOODLE_EMAIL = "Ada@Example.edu"
+
+
+def enrol_canvas_learner(fake: MoodleFake) -> MoodleFake:
+    """Add Ada, Canvas's learner 501, to the school as a student of course 21.
+
+    She has passed the stoichiometry quiz there (80 of 100) and has not
+    handed in the lab report.
+    """
+    fake.add_user(ADA_MOODLE_ID, "Ada", "Byron", ADA_MOODLE_EMAIL)
+    fake.enrol(21, ADA_MOODLE_ID, "student")
+    fake.set_state(21, ADA_MOODLE_ID, 701, 2, QUIZ_DONE)
+    fake.set_grade(21, ADA_MOODLE_ID, 701, 80)
+    return fake
+
+
 def school_fake(**options: Any) -> MoodleFake:
     """Return a fake Moodle (not started) holding the school."""
     return build_school(MoodleFake(token=TOKEN, **options))
