@@ -373,6 +373,10 @@ def _finish_pass(
     run: SyncRun, integration: Integration, record_type: str, owner: str
 ) -> None:
     pass_number = run.pass_number or run.pk
+    # What an earlier attempt left (a rate limit that re-queued the run) is
+    # not the outcome of a run that succeeded.
+    run.error_code = ""
+    run.error_summary = ""
     with transaction.atomic():
         if (
             run.fetched == 0
@@ -393,6 +397,7 @@ def _finish_pass(
         ).update(
             status=SyncStatus.SUCCEEDED,
             deleted=run.deleted,
+            error_code=run.error_code,
             error_summary=run.error_summary,
             cursor=None,
             finished_at=timezone.now(),

@@ -9,25 +9,22 @@ Runs on SQLite, or on PostgreSQL when DATABASE_URL selects it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.fakes.canvas import CanvasFake
+from tests.process_databases import ProcessDatabases
 from tests.providers.canvas.helpers import TOKEN
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = "tests.providers.canvas.sync_process"
 PROGRESS_STATES = ("active", "invited", "completed", "inactive")
-POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 
 
 def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -68,82 +65,15 @@ def expected_rows(fake: CanvasFake) -> dict[str, list[str]]:
     }
 
 
-class Databases:
-    """Fresh copies of a database holding the tables and the integration.
-
-    SQLite by default (a file copied per test); PostgreSQL when DATABASE_URL
-    selects it (a database created per test from a template database).
-    """
-
-    def __init__(self, root: Path) -> None:
-        url = os.environ.get("DATABASE_URL", "")
-        self.server = url if url.split("://", 1)[0] in POSTGRES_SCHEMES else None
-        self.root = root
-        self.names: list[str] = []
-        self.template_url = self.create("template")
-        self.template_name = self.names[0]
-
-    def prepare_template(self) -> None:
-        """Create the tables and the integration in the template, once."""
-        env = self.env(self.template_url)
-        run_process(env, "migrate")
-        # Each test points the integration at its own fake when it syncs.
-        run_process(env, "setup", "http://127.0.0.1:9")
-
-    def create(self, label: str, template: str | None = None) -> str:
-        """Return the URL of a new database (a copy of ``template`` if given)."""
-        if self.server is None:
-            path = self.root / f"{label}-{len(self.names)}.sqlite3"
-            if template is not None:
-                shutil.copyfile(template, path)
-            self.names.append(str(path))
-            return f"sqlite:///{path}"
-
-        name = f"canvas_kill_{os.getpid()}_{label}_{len(self.names)}"
-        statement = f'CREATE DATABASE "{name}"'
-        if template is not None:
-            statement += f' TEMPLATE "{template}"'
-        self.execute(statement)
-        self.names.append(name)
-        return urlunsplit(urlsplit(self.server)._replace(path=f"/{name}"))
-
-    def copy(self) -> str:
-        """Return the URL of a fresh copy of the template."""
-        return self.create("run", template=self.template_name)
-
-    def env(self, database_url: str) -> dict[str, str]:
-        """Return the environment of a process working on ``database_url``."""
-        return {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "CACHE_URL": "locmemcache://",
-            "CANVAS_TEST_TOKEN": TOKEN,
-        }
-
-    def drop_all(self) -> None:
-        """Drop the PostgreSQL databases made (SQLite files go with tmp_path)."""
-        if self.server is not None:
-            for name in reversed(self.names):
-                self.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-    def execute(self, statement: str) -> None:
-        """Run one statement on the server's maintenance database."""
-        import psycopg
-
-        maintenance = urlunsplit(urlsplit(self.server)._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(statement)
-
-
 @pytest.fixture(scope="module")
-def databases(tmp_path_factory) -> Iterator[Databases]:
-    """Return the database maker, its template prepared once per module."""
-    made = Databases(tmp_path_factory.mktemp("canvas-kill"))
-    try:
-        made.prepare_template()
+def databases(tmp_path_factory) -> Iterator[ProcessDatabases]:
+    """Return copies of a database holding the tables and the integration."""
+    root = tmp_path_factory.mktemp("canvas-kill")
+    env = {"CANVAS_TEST_TOKEN": TOKEN}
+    with ProcessDatabases.migrated(root, "canvas_kill", env) as made:
+        # Each test points the integration at its own fake when it syncs.
+        run_process(made.env(made.template_url), "setup", "http://127.0.0.1:9")
         yield made
-    finally:
-        made.drop_all()
 
 
 # Read one course at a time and stored page by page, the requests are, two
