@@ -22,6 +22,7 @@ from integrations.sync.upsert import (
     PORTAL_OWNED_PREFIX,
     RECORD_MODELS,
     dedupe,
+    empty_pass_keeps_rows,
     live_count,
     record_hash,
 )
@@ -260,10 +261,7 @@ def _preview_deletions(
     """Count what finishing the pass would mark deleted, as the engine decides."""
     # live_count leaves out the portal's own rows, which no pass deletes.
     live = live_count(integration, record_type)
-    if preview.fetched == 0 and live:
-        # The engine's guard (sync.engine._finish_pass): a pass that fetched
-        # nothing marks nothing deleted, as an empty answer is more often a
-        # broken endpoint than a mass deletion.
+    if empty_pass_keeps_rows(preview.fetched, live):
         preview.would_delete = 0
         preview.note = EMPTY_SOURCE_NOTE
         return

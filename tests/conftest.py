@@ -14,22 +14,6 @@ import pytest
 
 pytest_plugins = ["tests.leakcheck"]
 
-#: Test modules whose secret constants are not registered where they are
-#: defined, with the names of those constants. They are registered here once
-#: the module is collected, so the leak check looks for them in every test.
-UNREGISTERED_MODULE_SECRETS = {"tests.test_admin": ("TOKEN", "SECRET")}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Register the secrets of UNREGISTERED_MODULE_SECRETS' collected modules."""
-    from tests import leakcheck
-
-    modules = {getattr(item, "module", None) for item in items}
-    for module in modules:
-        names = UNREGISTERED_MODULE_SECRETS.get(getattr(module, "__name__", ""), ())
-        for name in names:
-            leakcheck.secret(getattr(module, name))
-
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

@@ -39,8 +39,8 @@ from tests.fakes.json_api import JsonApiFake
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "admin-test-token-0123456789"
-SECRET = "sk-live-plaintext-ABCDEFGHIJKL-9876"
+TOKEN = leakcheck.secret("admin-test-token-0123456789")
+SECRET = leakcheck.secret("sk-live-plaintext-ABCDEFGHIJKL-9876")
 BROKER_PASSWORD = leakcheck.secret("broker-password-0123456789")
 CHANGELIST = "/admin/integrations/integration/"
 RUNS = "/admin/integrations/syncrun/"

@@ -25,7 +25,12 @@ from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from integrations.sync import leases
 from integrations.sync.prefetch import prefetched
-from integrations.sync.upsert import live_count, mark_missing_deleted, store_page
+from integrations.sync.upsert import (
+    empty_pass_keeps_rows,
+    live_count,
+    mark_missing_deleted,
+    store_page,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -378,13 +383,10 @@ def _finish_pass(
     run.error_code = ""
     run.error_summary = ""
     with transaction.atomic():
-        if (
-            run.fetched == 0
-            and run.resumed_from_id is None
-            and live_count(integration, record_type)
+        # A resumed pass read rows before it resumed, so it is judged whole.
+        if run.resumed_from_id is None and empty_pass_keeps_rows(
+            run.fetched, live_count(integration, record_type)
         ):
-            # An empty answer from a source that had rows is far more often a
-            # broken endpoint or mapping than a real mass deletion.
             run.error_summary = (
                 "The source returned no records, so nothing was marked deleted; "
                 "check the endpoint if rows really were removed."

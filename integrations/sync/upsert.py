@@ -313,6 +313,16 @@ def mark_missing_deleted(
     return gone.update(deleted_at=now, updated_at=now)
 
 
+def empty_pass_keeps_rows(fetched: int, live: int) -> bool:
+    """Tell whether a complete pass must mark nothing deleted.
+
+    ``fetched`` is what the pass read, ``live`` the rows it would judge (see
+    :func:`live_count`). An empty answer from a source that had rows is far
+    more often a broken endpoint or mapping than a real mass deletion.
+    """
+    return fetched == 0 and live > 0
+
+
 def live_count(integration: Integration, record_type: str) -> int:
     """Count the rows of a record type not marked deleted."""
     model = RECORD_MODELS[record_type]
