@@ -64,7 +64,11 @@ from django.utils import timezone  # noqa: E402
 from integrations.models import Integration  # noqa: E402
 from portal.learning.models import Course, CourseState  # noqa: E402
 
-TARGETS = {"api_vs_bare_page1": 2.0, "api_page400_vs_page1": 1.2}
+TARGETS = {
+    "api_vs_bare_page1": 2.0,
+    "api_vs_bare_page400": 2.0,
+    "api_page400_vs_page1": 1.2,
+}
 PAGE_SIZE = 100
 PAGE = 400
 FIELDS = (
@@ -208,13 +212,13 @@ def main() -> int:
         print(f"{name:>13}: median {value * 1000:7.2f} ms over {len(samples[name])}")
     ratios = {
         "api_vs_bare_page1": round(medians["api_page1"] / medians["bare_page1"], 3),
+        "api_vs_bare_page400": round(
+            medians["api_page400"] / medians["bare_page400"], 3
+        ),
         "api_page400_vs_page1": round(medians["api_page400"] / medians["api_page1"], 3),
     }
     bare_growth = medians["bare_page400"] / medians["bare_page1"]
     print(f"bare view page 400 / page 1 (OFFSET): {bare_growth:.2f}")
-    print(
-        f"API page 400 / bare page 400: {medians['api_page400'] / medians['bare_page400']:.2f}"
-    )
     for name, value in ratios.items():
         print(f"{name}: {value} (target <= {TARGETS[name]})")
     met = all(ratios[name] <= TARGETS[name] for name in TARGETS)
