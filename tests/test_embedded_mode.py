@@ -14,16 +14,9 @@ them) and one whose worker died mid-run (the reaper resumes it).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,17 +24,24 @@ import requests
 from celery import Celery
 
 from portal.celery import create_broker_folders
-from tests import leakcheck
 from tests.fakes.json_api import JsonApiFake
+from tests.processes import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    MIN_WRITES,
+    VENV_BIN,
+    Started,
+    admin_writes,
+    embedded_env,
+    free_port,
+    manage,
+    start,
+    stop_all,
+    wait_until,
+)
 from tests.providers.rest.helpers import TOKEN, school_endpoints
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-ADMIN_USER = "embedded-admin"
-ADMIN_PASSWORD = leakcheck.secret("embedded-password-4c1d")
 LOAD_THREADS = 4
-MIN_WRITES = 10
-MAX_WRITES = 400
 SYNCED_INTEGRATIONS = 3
 COURSES = 30
 ASSIGNMENTS = 45
@@ -121,18 +121,6 @@ print(json.dumps({
 """
 
 
-@dataclass
-class Started:
-    """A process this test started, with the file its output goes to."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 def school(courses: int, assignments: int) -> dict[str, list[dict]]:
     """Return a JSON API data set big enough to take several pages per stream."""
     return {
@@ -163,96 +151,6 @@ def school(courses: int, assignments: int) -> dict[str, list[dict]]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def embedded_env(tmp_path: Path) -> dict[str, str]:
-    """Return the environment of every process: embedded defaults in tmp_path."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "PORTAL_ENV")
-    }
-    env.update(
-        {
-            "PORTAL_VAR_DIR": str(tmp_path / "var"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "CELERY_BROKER_URL": "filesystem://localhost/",
-            "INTEGRATIONS_MAINTENANCE_INTERVAL": "1",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-    )
-    return env
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
-    """Run a manage.py command to the end; return its output, failing on errors."""
-    finished = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    assert finished.returncode == 0, f"manage.py {args[0]} failed:\n{finished.stdout}"
-    return finished.stdout
-
-
-def start(name: str, command: list[str], env: dict[str, str], logs: Path) -> Started:
-    log = logs / f"{name}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Started(name, process, log)
-
-
-def stop_all(started: list[Started]) -> None:
-    """Stop the processes this test started, all at once.
-
-    SIGTERM goes to each main process, which shuts its own children down
-    (gunicorn's workers, Celery's pool); whatever is left of a process group
-    after the wait is killed.
-    """
-    running = [each for each in started if each.process.poll() is None]
-    for each in running:
-        each.process.terminate()
-    for each in running:
-        try:
-            each.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(each.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        each.process.wait(timeout=10)
-
-
-def wait_until(condition, *, attempts: int, interval: float = 0.25) -> bool:
-    """Poll ``condition`` at most ``attempts`` times; tell whether it held."""
-    for _ in range(attempts):
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
-
-
 def sync_states(database: Path) -> dict[str, int]:
     """Read SyncRun statuses straight from the SQLite file, as a reader would."""
     if not database.exists():
@@ -276,51 +174,6 @@ def journal_mode(database: Path) -> str:
         return connection.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         connection.close()
-
-
-def admin_writes(
-    base_url: str,
-    thread: int,
-    signed_in: threading.Barrier,
-    stop: threading.Event,
-    results: list[int],
-) -> None:
-    """Sign in to the admin, then create groups through its add form until told to stop.
-
-    Every thread writes at least MIN_WRITES groups and goes on while the syncs
-    run, so web, worker and beat write to the file at the same time.
-    """
-    with requests.Session() as session:
-        session.get(f"{base_url}/admin/login/", timeout=30)
-        response = session.post(
-            f"{base_url}/admin/login/?next=/admin/",
-            data={
-                "username": ADMIN_USER,
-                "password": ADMIN_PASSWORD,
-                "csrfmiddlewaretoken": session.cookies["csrftoken"],
-                "next": "/admin/",
-            },
-            allow_redirects=False,
-            timeout=30,
-        )
-        results.append(response.status_code)
-        # Password hashing is slow on purpose; the writes start together
-        # once every thread is signed in.
-        signed_in.wait()
-        for number in range(MAX_WRITES):
-            if number >= MIN_WRITES and stop.is_set():
-                break
-            response = session.post(
-                f"{base_url}/admin/auth/group/add/",
-                data={
-                    "name": f"load-{thread}-{number}",
-                    "csrfmiddlewaretoken": session.cookies["csrftoken"],
-                    "_save": "Save",
-                },
-                allow_redirects=False,
-                timeout=30,
-            )
-            results.append(response.status_code)
 
 
 @pytest.fixture

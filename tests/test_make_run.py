@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-# admin_writes signs in as the embedded-mode test's ADMIN_USER, so bin/run
-# creates that superuser here.
-from tests.test_embedded_mode import (
+# admin_writes signs in as ADMIN_USER, so bin/run creates that superuser here.
+from tests.processes import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     MIN_WRITES,
@@ -33,6 +32,7 @@ from tests.test_embedded_mode import (
     admin_writes,
     embedded_env,
     free_port,
+    group_members,
     start,
     stop_all,
     wait_until,
@@ -100,23 +100,6 @@ def honcho_groups(run: Started) -> dict[str, int]:
     Celery's pool) stay in that group.
     """
     return {name: int(pid) for name, pid in HONCHO_STARTED.findall(run.output())}
-
-
-def group_members(groups: set[int]) -> list[int]:
-    """Return the live processes (zombies aside) in any of ``groups``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (command) state ppid pgrp ...": the command may hold spaces.
-        state, _, group = stat.rpartition(")")[2].split()[:3]
-        if state != "Z" and int(group) in groups:
-            members.append(int(entry.name))
-    return members
 
 
 def interrupt(run: Started) -> set[int]:

@@ -26,10 +26,15 @@ import pytest
 
 from tests.fakes.canvas import CanvasFake
 from tests.process_databases import ProcessDatabases
-from tests.providers.canvas.helpers import TOKEN
-from tests.providers.canvas.test_kill_and_resume import expected_rows, run_process
-from tests.test_embedded_mode import VENV_BIN, manage, start, stop_all, wait_until
-from tests.test_make_run import group_members
+from tests.processes import (
+    VENV_BIN,
+    group_members,
+    manage,
+    start,
+    stop_all,
+    wait_until,
+)
+from tests.providers.canvas.helpers import TOKEN, expected_rows, run_process
 
 #: Small pages stored one by one, a short lease, and the reaper sent often.
 SETTINGS = {

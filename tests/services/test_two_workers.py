@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -28,12 +24,11 @@ from integrations.sync.runs import enqueue_sync
 from integrations.tasks import run_sync
 from portal.celery import app as celery_app
 from tests.fakes.json_api import JsonApiFake
+from tests.processes import VENV_BIN, Started, start, stop_all, wait_until
 from tests.providers.rest.helpers import TOKEN, school_endpoints
 
 pytestmark = pytest.mark.services
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 INTEGRATIONS = 3
 COURSES = 24
 ASSIGNMENTS = 36
@@ -65,9 +60,7 @@ def created_database_url() -> str:
 
 
 @pytest.fixture
-def workers(
-    tmp_path, redis_broker_url, transactional_db
-) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
+def workers(tmp_path, redis_broker_url, transactional_db) -> Iterator[list[Started]]:
     """Start two worker processes on the test database; stop them afterwards.
 
     ``transactional_db`` comes first, so the database the workers are given
@@ -84,45 +77,28 @@ def workers(
         }
     )
     celery_app.control.purge()
-    started = []
-    for number in (1, 2):
-        log = tmp_path / f"worker-{number}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [
-                    str(VENV_BIN / "celery"),
-                    "--app",
-                    "portal",
-                    "worker",
-                    "--concurrency",
-                    "1",
-                    "--hostname",
-                    f"race-{number}-{os.getpid()}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        started.append((process, log))
+    started = [
+        start(
+            f"worker-{number}",
+            [
+                str(VENV_BIN / "celery"),
+                "--app",
+                "portal",
+                "worker",
+                "--concurrency",
+                "1",
+                "--hostname",
+                f"race-{number}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+            tmp_path,
+        )
+        for number in (1, 2)
+    ]
     yield started
-    for process, _ in started:
-        if process.poll() is None:
-            process.terminate()
-    for process, _ in started:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
+    stop_all(started)
 
 
 def make_integration(fake: JsonApiFake, number: int) -> Integration:
@@ -142,20 +118,23 @@ def make_integration(fake: JsonApiFake, number: int) -> Integration:
     return integration
 
 
-def wait_until_ready(workers, attempts: int = 240) -> bool:
-    """Wait (bounded) until both workers have logged that they are ready."""
-    for _ in range(attempts):
-        if all(" ready." in log.read_text(errors="replace") for _, log in workers):
-            return True
-        if any(process.poll() is not None for process, _ in workers):
-            return False
-        time.sleep(0.25)
-    return False
+def both_ready(workers: list[Started]) -> bool:
+    """Return whether both workers have logged that they are ready.
+
+    Raises when one of them has already exited, so the test fails at once
+    with that worker's output instead of waiting out the bound.
+    """
+    for each in workers:
+        if each.process.poll() is not None:
+            raise AssertionError(each.log.read_text(errors="replace"))
+    return all(" ready." in each.log.read_text(errors="replace") for each in workers)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sync_each_integration_once(postgres_url, workers):
-    assert wait_until_ready(workers), [log.read_text() for _, log in workers]
+    assert wait_until(lambda: both_ready(workers), attempts=240), [
+        each.log.read_text() for each in workers
+    ]
 
     with JsonApiFake(collections=school(), token=TOKEN) as fake:
         runs: list[SyncRun] = []
@@ -174,7 +153,7 @@ def test_two_workers_sync_each_integration_once(postgres_url, workers):
         course_requests = fake.request_count(fake.path("courses"))
         assignment_requests = fake.request_count(fake.path("assignments"))
 
-    logs = {log.name: log.read_text(errors="replace") for _, log in workers}
+    logs = {each.name: each.log.read_text(errors="replace") for each in workers}
     finished = list(SyncRun.objects.order_by("id"))
     assert [run.status for run in finished] == ["succeeded"] * len(runs), logs
     assert [run.attempts for run in finished] == [1] * len(runs)

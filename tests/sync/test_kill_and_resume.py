@@ -12,28 +12,18 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.json_api import JsonApiFake
 from tests.process_databases import ProcessDatabases
+from tests.processes import ROOT, run_module
 from tests.providers.rest.helpers import TOKEN, school_collections
 from tests.sync.conftest import many_courses
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.sync.sync_process", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    return run_module("tests.sync.sync_process", env, *args)
 
 
 def expected_rows(fake: JsonApiFake) -> dict[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 from integrations.models import Credential, Integration
@@ -9,10 +10,22 @@ from integrations.providers.base import Page, StreamContext
 from integrations.registry import get_provider
 from tests import leakcheck
 from tests.fakes.canvas import CanvasFake, load_fixture
+from tests.processes import run_module
 
 TOKEN = leakcheck.secret("canvas-admin-token-7f3a9c1e5b")
+#: The module a test runs as a process of its own to sync (and be killed).
+SYNC_PROCESS = "tests.providers.canvas.sync_process"
+PROGRESS_STATES = ("active", "invited", "completed", "inactive")
 
-__all__ = ["TOKEN", "load_fixture", "make_canvas_integration", "read_pages"]
+__all__ = [
+    "SYNC_PROCESS",
+    "TOKEN",
+    "expected_rows",
+    "load_fixture",
+    "make_canvas_integration",
+    "read_pages",
+    "run_process",
+]
 
 
 def make_canvas_integration(
@@ -58,3 +71,34 @@ def read_records(integration: Integration, stream_name: str) -> list[dict[str, A
         for page in read_pages(integration, stream_name)
         for record in page.records
     ]
+
+
+def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run a command of the Canvas sync process to the end; fail if it fails."""
+    return run_module(SYNC_PROCESS, env, *args)
+
+
+def expected_rows(fake: CanvasFake) -> dict[str, list[str]]:
+    """Return the rows a complete sync of account 1 stores, from the fake's data."""
+    courses = fake.course_items()
+    readable = {c["id"] for c in courses if c["workflow_state"] != "deleted"}
+    enrollments = [e for e in fake.enrollment_items() if e["course_id"] in readable]
+    return {
+        "Course": sorted(str(c["id"]) for c in courses),
+        "Assignment": sorted(
+            str(a["id"])
+            for a in fake.assignment_items()
+            if a["course_id"] in readable and a["published"]
+        ),
+        "Enrollment": sorted(
+            str(e["id"])
+            for e in enrollments
+            if e["type"] in ("StudentEnrollment", "TeacherEnrollment")
+        ),
+        "Progress": sorted(
+            f"{e['course_id']}:{e['user_id']}"
+            for e in enrollments
+            if e["type"] == "StudentEnrollment"
+            and e["enrollment_state"] in PROGRESS_STATES
+        ),
+    }

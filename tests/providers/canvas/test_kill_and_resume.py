@@ -14,55 +14,18 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.canvas import CanvasFake
 from tests.process_databases import ProcessDatabases
-from tests.providers.canvas.helpers import TOKEN
-
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = "tests.providers.canvas.sync_process"
-PROGRESS_STATES = ("active", "invited", "completed", "inactive")
-
-
-def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", SCRIPT, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
-def expected_rows(fake: CanvasFake) -> dict[str, list[str]]:
-    """Return the rows a complete sync of account 1 stores, from the fake's data."""
-    courses = fake.course_items()
-    readable = {c["id"] for c in courses if c["workflow_state"] != "deleted"}
-    enrollments = [e for e in fake.enrollment_items() if e["course_id"] in readable]
-    return {
-        "Course": sorted(str(c["id"]) for c in courses),
-        "Assignment": sorted(
-            str(a["id"])
-            for a in fake.assignment_items()
-            if a["course_id"] in readable and a["published"]
-        ),
-        "Enrollment": sorted(
-            str(e["id"])
-            for e in enrollments
-            if e["type"] in ("StudentEnrollment", "TeacherEnrollment")
-        ),
-        "Progress": sorted(
-            f"{e['course_id']}:{e['user_id']}"
-            for e in enrollments
-            if e["type"] == "StudentEnrollment"
-            and e["enrollment_state"] in PROGRESS_STATES
-        ),
-    }
+from tests.processes import ROOT
+from tests.providers.canvas.helpers import (
+    SYNC_PROCESS,
+    TOKEN,
+    expected_rows,
+    run_process,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +75,7 @@ def test_canvas_sync_killed_with_sigkill_resumes_to_exactly_the_source(
             **options,
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", SCRIPT, "sync", fake.base_url],
+            [sys.executable, "-m", SYNC_PROCESS, "sync", fake.base_url],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

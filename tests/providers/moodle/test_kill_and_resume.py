@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.process_databases import ProcessDatabases
+from tests.processes import ROOT, run_module
 from tests.providers.moodle.helpers import (
     EXPECTED_COURSES,
     EXPECTED_ENROLLMENTS,
@@ -23,7 +24,6 @@ from tests.providers.moodle.helpers import (
     school_fake,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
 PROCESS = "tests.providers.moodle.sync_process"
 EXPECTED = {
     "Course": EXPECTED_COURSES,
@@ -36,15 +36,7 @@ EXPECTED_TOTALS = {name: len(ids) for name, ids in EXPECTED.items()}
 
 
 def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", PROCESS, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    return run_module(PROCESS, env, *args)
 
 
 @pytest.fixture(scope="module")
