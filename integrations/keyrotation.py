@@ -35,6 +35,8 @@ _ROW_CONTEXT: dict[str, tuple[tuple[str, str], ...]] = {
         ("integration__name", "integration"),
         ("key", "credential"),
     ),
+    "accounts.ProviderApp": (("provider", "provider app"),),
+    "accounts.Connection": (("provider", "connection"), ("user_id", "user")),
 }
 
 

@@ -81,6 +81,18 @@ class Integration(models.Model):
     health_error = models.TextField(blank=True)
     health_checked_at = models.DateTimeField(null=True, blank=True)
 
+    # A learner's own integration (their courses, with their token) is tied
+    # to their connected account; it has no credentials of its own.
+    connection = models.ForeignKey(
+        "accounts.Connection",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="integrations",
+        help_text="Set for a learner's own integration: its token is the "
+        "learner's connected account's.",
+    )
+
     # The sync lease: one sync per integration at a time across processes.
     sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -114,9 +126,18 @@ class Integration(models.Model):
     def secret(self, key: str, *, required: bool = True) -> str:
         """Return the decrypted credential ``key`` and mark it used.
 
+        A learner's integration (``connection`` set) returns the learner's
+        current access token instead, refreshed when it is about to expire.
+
         Raise ConfigurationError when a required credential is missing and
         CredentialDecryptionError when no configured key decrypts it.
         """
+        if self.connection_id is not None:
+            # A learner's integration authenticates as the learner: every
+            # token it asks for is the connection's current access token.
+            from portal.accounts.tokens import access_token_for
+
+            return access_token_for(self.connection)
         credential = self.credentials.filter(key=key).first()
         if credential is None or not credential.value:
             if required:

@@ -67,7 +67,17 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    # The services learners connect (docs/accounts.md); Canvas's provider is
+    # the portal's own, as allauth has none.
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitlab",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.slack",
+    "allauth.socialaccount.providers.discord",
+    "allauth.socialaccount.providers.vimeo_oauth2",
+    "portal.accounts.providers.canvas",
     "integrations",
+    "portal.accounts",
     "portal.learning",
     "portal.events",
     "portal.api",
@@ -84,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.accounts.ratelimit.OAuthRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -165,6 +176,40 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 PORTAL_OPEN_SIGNUP = env.bool("PORTAL_OPEN_SIGNUP", default=False)
 ACCOUNT_ADAPTER = "portal.adapters.PortalAccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory" if PORTAL_OPEN_SIGNUP else "optional"
+# Social accounts (portal/accounts): apps and tokens live encrypted in the
+# portal's own tables; allauth's plaintext token table stays empty.
+SOCIALACCOUNT_ADAPTER = "portal.accounts.adapter.PortalSocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_QUERY_EMAIL = True
+# A service login signs in the portal user whose address is verified on both
+# sides (the adapter checks the portal side) and connects the account.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
+# The portal's public address: OAuth redirect URIs are built from it, never
+# from the request's Host header.
+PORTAL_SITE_URL = env.str(
+    "PORTAL_SITE_URL",
+    default=f"https://{ALLOWED_HOSTS[0]}"
+    if IS_PRODUCTION and ALLOWED_HOSTS
+    else f"http://127.0.0.1:{env.int('PORTAL_PORT', default=8000)}",
+)
+if IS_PRODUCTION and not PORTAL_SITE_URL.startswith("https://"):
+    raise safety.UnsafeConfiguration(
+        "PORTAL_SITE_URL must be an https:// address when PORTAL_ENV=production "
+        "(OAuth redirect URIs are built from it)."
+    )
+# Learner tokens are refreshed this long before they expire.
+PORTAL_TOKEN_REFRESH_MARGIN_SECONDS = env.int(
+    "PORTAL_TOKEN_REFRESH_MARGIN_SECONDS", default=300
+)
+# Brute-force limits: allauth's own for sign-in, plus the portal's for the
+# start and the callback of a connection (per IP and per user).
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "oauth_start": "20/m/ip,10/m/user",
+    "oauth_callback": "30/m/ip,15/m/user",
+}
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"

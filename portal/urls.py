@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("portal.api.urls")),
 ]

@@ -125,7 +125,7 @@ def _learner_context(request: HttpRequest) -> dict[str, Any]:
         "progress_rows": progress,
         "identities": identities,
         "social_accounts": social_accounts,
-        "connections_url": _optional_url("socialaccount_connections"),
+        "connections_url": _optional_url("accounts_connections"),
     }
 
 

@@ -318,7 +318,7 @@ def test_learner_sees_connected_accounts(client, learner):
     assert "openid_connect" in html
     assert "canvas-main" in html
     assert "Ada L." in html
-    assert f'href="{reverse("socialaccount_connections")}"' in html
+    assert f'href="{reverse("accounts_connections")}"' in html
 
 
 def test_learner_without_anything_sees_friendly_empty_states(client, learner):

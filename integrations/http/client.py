@@ -273,10 +273,16 @@ class HttpClient:
             cache_label = "miss"
 
         retries = 0
+        renewed = False
         while True:
             response, error, server_wait = self._attempt(call)
             if error is None:
                 break
+            if not renewed and self._renewed_after(error, call):
+                # A refused token was replaced (a refreshed OAuth token):
+                # send once more with it, outside the retry budget.
+                renewed = True
+                continue
             delay = self._retry_delay(call, error, server_wait, retries, started)
             if delay is None:
                 self._give_up(call, error, server_wait, retries, started, cache_label)
@@ -468,6 +474,15 @@ class HttpClient:
         )
         error, server_wait = self._classify(call, response)
         return response, error, server_wait
+
+    def _renewed_after(self, error: IntegrationError, call: _Call) -> bool:
+        """Ask a renewable credential for a new token after a 401."""
+        renew = getattr(self._per_request_auth, "renew", None)
+        if renew is None or not call.same_origin:
+            return False
+        if not isinstance(error, AuthenticationFailed):
+            return False
+        return bool(renew())
 
     def _send(self, call: _Call) -> requests.Response:
         """Send the call, following up to MAX_REDIRECTS redirects through the guard."""
@@ -867,6 +882,16 @@ def _parse_base_url(
 
     normalized = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     return normalized, (scheme, parts.hostname.lower(), port)
+
+
+def guarded_session(integration: str) -> requests.Session:
+    """Return a requests session with the layer's host guard and User-Agent.
+
+    For a library that insists on a session of its own (allauth's token
+    exchange): its calls still pass the SSRF guard, ignore proxies and
+    ~/.netrc, and name the portal.
+    """
+    return _build_session(None, integration)
 
 
 def _build_session(

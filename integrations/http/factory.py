@@ -3,7 +3,9 @@
 Policy: the environment's ``settings.INTEGRATIONS_HTTP_DEFAULTS``, overridden
 by the integration's own non-null timeouts and retry budget. Rate limit: the
 integration's, else the provider's default. Auth: ``provider.auth_for``.
-Everything else: ``provider.client_options``.
+Everything else: ``provider.client_options``. A learner's integration
+authenticates with the learner's connection instead (a token that renews
+itself).
 
 One client is kept per integration in each process, so its connection pool
 is reused from call to call; it is rebuilt when anything it was built from
@@ -41,7 +43,7 @@ _clients: dict[Any, tuple[tuple[Any, ...], HttpClient]] = {}
 
 def client_for_integration(integration: Integration, provider: Provider) -> HttpClient:
     """Return the integration's HttpClient, reusing this process's one if unchanged."""
-    auth = provider.auth_for(integration)
+    auth = _learner_auth(integration) or provider.auth_for(integration)
     options = client_kwargs(integration, provider)
     if integration.pk is None:
         # An unsaved integration (a connection test before saving) gets a
@@ -62,6 +64,19 @@ def client_for_integration(integration: Integration, provider: Provider) -> Http
     if previous is not None and previous[1] is not client:
         previous[1].close()
     return client
+
+
+def _learner_auth(integration: Integration) -> Any:
+    """Return the token auth of a learner's integration, or None for others.
+
+    A learner's token refreshes itself before it expires and once after a
+    401, which a provider's static ``auth_for`` cannot do.
+    """
+    if integration.connection_id is None:
+        return None
+    from portal.accounts.tokens import ConnectionToken
+
+    return ConnectionToken(integration.connection)
 
 
 def client_kwargs(integration: Integration, provider: Provider) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Learner accounts and their OAuth connections to outside services."""

@@ -1,0 +1,1 @@
+"""A django-allauth provider for Canvas LMS (allauth has none)."""

@@ -1,0 +1,281 @@
+"""What the portal knows of each OAuth service: token and revocation endpoints.
+
+allauth's own adapters know where each service authorizes and exchanges
+codes; refreshing and revoking tokens are the portal's job, so this module
+reads the token URL from the same adapter (one source for both) and adds
+the revocation call each service documents. Every call goes through the
+portal's HTTP layer (timeouts, host checks, redaction), never through a
+bare ``requests`` session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from integrations.errors import ConfigurationError, InvalidResponse, TransientError
+from integrations.http.auth import BasicAuth, BearerToken
+from integrations.http.client import HttpClient, HttpPolicy, HttpResponse
+
+if TYPE_CHECKING:
+    from portal.accounts.models import Connection, ProviderApp
+
+logger = logging.getLogger(__name__)
+
+#: Statuses an OAuth endpoint answers that this module reads itself: its
+#: error bodies (RFC 6749 section 5.2) say whether to ask the learner again.
+_READ_STATUSES = tuple(range(200, 500))
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a token endpoint answered to a refresh."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int | None
+    scope: str
+
+
+class RefreshRefused(Exception):
+    """The service refused the refresh token: the learner must connect again."""
+
+    def __init__(self, error_code: str) -> None:
+        super().__init__(f"The service refused the refresh token ({error_code}).")
+        self.error_code = error_code
+
+
+Revoker = Callable[["ProviderApp", "Connection", str], None]
+
+
+@dataclass(frozen=True)
+class OAuthService:
+    """The endpoints of one service beyond what allauth drives."""
+
+    provider: str
+    title: str
+    token_url: Callable[[ProviderApp], str]
+    revoke: Revoker | None
+    default_scopes: tuple[str, ...] = ()
+    #: Canvas wants the authorization's redirect_uri again on a refresh
+    #: (doc/api/oauth_endpoints.md, POST login/oauth2/token).
+    refresh_sends_redirect_uri: bool = False
+    #: Whether the service documents PKCE (RFC 7636) for web apps.
+    pkce: bool = True
+    #: Extra parameters of the authorization request.
+    auth_params: tuple[tuple[str, str], ...] = ()
+
+
+def _http_client(url: str, provider: str, auth: Any = None) -> HttpClient:
+    """Return a client for one OAuth endpoint, with the environment's timeouts."""
+    defaults = settings.INTEGRATIONS_HTTP_DEFAULTS
+    parts = urlsplit(url)
+    return HttpClient(
+        integration=f"oauth-{provider}",
+        base_url=f"{parts.scheme}://{parts.netloc}",
+        # Token and revocation calls are POSTs and DELETEs the client does
+        # not repeat; a refresh that failed in transit is tried again by the
+        # next caller that needs the token.
+        policy=HttpPolicy(
+            connect_timeout=defaults["connect_timeout"],
+            read_timeout=defaults["read_timeout"],
+            retry_budget=0,
+            max_retries=0,
+        ),
+        auth=auth,
+        response_cache=False,
+    )
+
+
+def _allauth_adapter(provider: str) -> type:
+    from allauth.socialaccount.providers.github.views import GitHubOAuth2Adapter
+    from allauth.socialaccount.providers.google.views import GoogleOAuth2Adapter
+
+    return {"github": GitHubOAuth2Adapter, "google": GoogleOAuth2Adapter}[provider]
+
+
+def _canvas_base(app: ProviderApp) -> str:
+    if app.integration is None or not app.integration.base_url:
+        raise ConfigurationError(
+            "The Canvas provider app needs a Canvas integration: choose it in the "
+            "admin under OAuth provider apps.",
+            details={"field": "integration"},
+        )
+    return app.integration.base_url.rstrip("/")
+
+
+def _gitlab_base(app: ProviderApp) -> str:
+    return (app.base_url or "https://gitlab.com").rstrip("/")
+
+
+def _send(
+    method: str, url: str, provider: str, *, auth: Any = None, **kwargs: Any
+) -> HttpResponse:
+    with _http_client(url, provider, auth) as client:
+        return client.request(
+            method, url, expected_status=_READ_STATUSES, idempotent=False, **kwargs
+        )
+
+
+def _check_revoked(response: HttpResponse, provider: str) -> None:
+    if response.status >= 400:
+        raise TransientError(
+            f"{provider} did not revoke the token (HTTP {response.status}).",
+            integration=f"oauth-{provider}",
+            status=response.status,
+        )
+
+
+def _revoke_canvas(app: ProviderApp, connection: Connection, token: str) -> None:
+    # DELETE /login/oauth2/token with the token itself as the credential
+    # (Canvas doc/api/oauth_endpoints.md).
+    url = f"{_canvas_base(app)}/login/oauth2/token"
+    _check_revoked(_send("DELETE", url, "canvas", auth=BearerToken(token)), "canvas")
+
+
+def _revoke_github(app: ProviderApp, connection: Connection, token: str) -> None:
+    # Deleting the grant removes every token of this app for the user, which
+    # is what disconnecting means (docs.github.com, "OAuth authorizations").
+    api = _allauth_adapter("github").api_url.rstrip("/")
+    url = f"{api}/applications/{app.client_id}/grant"
+    auth = BasicAuth(app.client_id, app.secret.reveal())
+    response = _send("DELETE", url, "github", auth=auth, json={"access_token": token})
+    _check_revoked(response, "github")
+
+
+def _revoke_google(app: ProviderApp, connection: Connection, token: str) -> None:
+    # POST the token as a form field (developers.google.com/identity/
+    # protocols/oauth2/web-server#tokenrevoke); a refresh token revokes the
+    # whole grant, so it is preferred when there is one.
+    url = google_revoke_url()
+    refresh = connection.refresh_token.reveal() if connection.refresh_token else ""
+    response = _send("POST", url, "google", data={"token": refresh or token})
+    _check_revoked(response, "google")
+
+
+def _revoke_gitlab(app: ProviderApp, connection: Connection, token: str) -> None:
+    # RFC 7009 revocation at /oauth/revoke, client authenticated in the body
+    # (docs.gitlab.com/api/oauth2).
+    url = f"{_gitlab_base(app)}/oauth/revoke"
+    data = {"token": token, "client_id": app.client_id}
+    data["client_secret"] = app.secret.reveal()
+    _check_revoked(_send("POST", url, "gitlab", data=data), "gitlab")
+
+
+def google_revoke_url() -> str:
+    """Return Google's revocation endpoint (overridable for tests and proxies)."""
+    configured = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get("google", {})
+    return configured.get("REVOKE_URL", "https://oauth2.googleapis.com/revoke")
+
+
+SERVICES: dict[str, OAuthService] = {
+    service.provider: service
+    for service in (
+        OAuthService(
+            "canvas",
+            "Canvas",
+            lambda app: f"{_canvas_base(app)}/login/oauth2/token",
+            _revoke_canvas,
+            refresh_sends_redirect_uri=True,
+            # Canvas's OAuth documentation names no code_challenge: the
+            # state parameter is what protects its flow.
+            pkce=False,
+        ),
+        OAuthService(
+            "github",
+            "GitHub",
+            lambda app: _allauth_adapter("github").access_token_url,
+            _revoke_github,
+            ("read:user", "user:email"),
+        ),
+        OAuthService(
+            "gitlab",
+            "GitLab",
+            lambda app: f"{_gitlab_base(app)}/oauth/token",
+            _revoke_gitlab,
+            ("read_user", "read_api"),
+        ),
+        OAuthService(
+            "google",
+            "Google (YouTube)",
+            lambda app: _allauth_adapter("google").access_token_url,
+            _revoke_google,
+            (
+                "openid",
+                "email",
+                "profile",
+                "https://www.googleapis.com/auth/youtube.readonly",
+            ),
+            # A refresh token is issued only for offline access, and again
+            # only when consent is asked again.
+            auth_params=(("access_type", "offline"), ("prompt", "consent")),
+        ),
+    )
+}
+
+
+def service_for(provider: str) -> OAuthService | None:
+    """Return what the portal knows of ``provider``, or None for a service
+    whose tokens it can neither refresh nor revoke (they are still stored
+    encrypted and deleted on disconnect)."""
+    return SERVICES.get(provider)
+
+
+def refresh_grant(
+    app: ProviderApp, refresh_token: str, *, redirect_uri: str = ""
+) -> TokenGrant:
+    """Exchange ``refresh_token`` for a new access token (RFC 6749 section 6).
+
+    Raise :class:`RefreshRefused` when the service refuses the grant (the
+    learner must connect again) and TransientError when it could not be
+    asked (network, 5xx): the token may well be fine.
+    """
+    service = service_for(app.provider)
+    if service is None:
+        raise ConfigurationError(f"The portal cannot refresh {app.provider} tokens.")
+    url = service.token_url(app)
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": app.client_id,
+        "client_secret": app.secret.reveal(),
+    }
+    if service.refresh_sends_redirect_uri and redirect_uri:
+        data["redirect_uri"] = redirect_uri
+
+    response = _send(
+        "POST", url, app.provider, data=data, headers={"Accept": "application/json"}
+    )
+
+    body = _json_or_empty(response)
+    error_code = str(body.get("error") or "")
+    if response.status >= 400 or error_code:
+        # 400/401 with invalid_grant, invalid_client, unauthorized_client...:
+        # asking again with the same grant would fail the same way.
+        raise RefreshRefused(error_code or f"http_{response.status}")
+    access_token = body.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise RefreshRefused("no_access_token")
+    expires_in = body.get("expires_in")
+    return TokenGrant(
+        access_token=access_token,
+        # Canvas and Google keep the refresh token and send none back;
+        # GitLab rotates it and sends the new one.
+        refresh_token=str(body.get("refresh_token") or refresh_token),
+        expires_in=int(expires_in) if expires_in not in (None, "") else None,
+        scope=str(body.get("scope") or ""),
+    )
+
+
+def _json_or_empty(response: HttpResponse) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except InvalidResponse:
+        # An error page that is not JSON says no more than its status.
+        return {}
+    return body if isinstance(body, dict) else {}
