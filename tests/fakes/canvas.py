@@ -53,6 +53,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from tests.fakes.oauth import (
+    RFC6749_ERRORS,
+    AuthorizationServer,
+    OAuthClient,
+    OAuthUser,
+    TokenIssue,
+    bearer_token,
+)
 from tests.fakes.server import FakeServer, RecordedRequest, Reply, links_header
 
 FIXTURES = Path(__file__).resolve().parents[1] / "providers" / "canvas" / "fixtures"
@@ -532,7 +540,7 @@ class CanvasFake(FakeServer):
         injected = self._take_injected(request)
         if injected is not None:
             return self._with_quota_headers(injected, self._remaining())
-        if request.header("Authorization") != f"Bearer {self.token}":
+        if not self._authenticated(request):
             reply = Reply.json(
                 INVALID_TOKEN, 401, {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}
             )
@@ -551,6 +559,18 @@ class CanvasFake(FakeServer):
         except KeyError:
             reply = Reply.json(NOT_FOUND, 404)
         return self._with_quota_headers(reply, remaining)
+
+    def _authenticated(self, request: RecordedRequest) -> bool:
+        """Tell whether the request carries a token this Canvas accepts."""
+        return request.header("Authorization") == f"Bearer {self.token}"
+
+    def _self_user_for(self, request: RecordedRequest) -> dict[str, Any]:
+        """Return the User JSON of the request's token (``users/self``)."""
+        return self.self_user
+
+    def _course_ids_for(self, request: RecordedRequest) -> Iterable[int] | None:
+        """Return the courses the token's user is enrolled in (None: all)."""
+        return self.my_course_ids
 
     def _take_injected(self, request: RecordedRequest) -> Reply | None:
         with self._data_lock:
@@ -615,7 +635,7 @@ class CanvasFake(FakeServer):
         method = request.method
         parts = rest.split("/")
         if method == "GET" and rest == "users/self":
-            return Reply.json(self.self_user)
+            return Reply.json(self._self_user_for(request))
         if method == "GET" and rest == "courses":
             return self._list_courses(request, account_id=None)
         if method == "GET" and len(parts) == 3 and parts[0] == "accounts":
@@ -682,7 +702,8 @@ class CanvasFake(FakeServer):
                 "completed",
             }
         with_term = "term" in request.query.get("include[]", [])
-        mine = None if self.my_course_ids is None else frozenset(self.my_course_ids)
+        my_course_ids = self._course_ids_for(request)
+        mine = None if my_course_ids is None else frozenset(my_course_ids)
         key = (account_id, frozenset(wanted), mine)
         items = self._course_listings.get(key)
         if items is None:
@@ -999,3 +1020,213 @@ def _decimal(text: str) -> Decimal:
 def _plain(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return text
+
+
+# --- learners signing in with OAuth 2 ------------------------------------------
+
+#: Canvas::OAuth::RequestError's ERROR_MAP (lib/canvas/oauth/request_error.rb):
+#: 401 for a bad client, 400 for everything else. A refresh token Canvas does
+#: not know is invalid_request, not invalid_grant.
+CANVAS_OAUTH_ERRORS = {
+    **RFC6749_ERRORS,
+    "invalid_client": (401, "invalid_client", "invalid client"),
+    "bad_code": (400, "invalid_grant", "authorization_code not found"),
+    "redirect_mismatch": (
+        400,
+        "invalid_request",
+        "redirect_uri does not match client settings",
+    ),
+    # AuthorizationCodeWithPKCE raises :invalid_grant on a bad verifier.
+    "pkce_failed": (400, "invalid_grant", "invalid_grant"),
+    "bad_refresh": (400, "invalid_request", "refresh_token not found"),
+    "unsupported_grant_type": (
+        400,
+        "unsupported_grant_type",
+        "The grant_type you requested is not currently supported",
+    ),
+}
+
+
+class CanvasAuthorization(AuthorizationServer):
+    """Canvas's OAuth 2 endpoints (canvas-lms doc/api/oauth_endpoints.md).
+
+    Tokens live an hour (keys issued after Oct 2015); the code answer
+    carries ``user: {id, name}``; a refresh answers a new access token
+    without a refresh token, since the same one stays usable, and the old
+    access token stops working (``regenerate_access_token``). PKCE is S256
+    only (lib/canvas/oauth/pkce.rb). Canvas accepts any redirect_uri on the
+    developer key's domain; the fake wants an exact match.
+    """
+
+    authorize_path = "/login/oauth2/auth"
+    token_path = "/login/oauth2/token"
+    access_token_lifetime = 3600
+    pkce_methods = ("S256",)
+    refresh_replaces_access_token = True
+    errors = CANVAS_OAUTH_ERRORS
+    # Oauth2ProviderController#oauth_error sets this header on a 401.
+    www_authenticate = "Canvas OAuth 2.0"
+    # Canvas tokens read "<shard id>~<random>".
+    prefixes = {"access": "1~", "refresh": "1~"}
+    service_name = "Canvas"
+
+    def token_response(self, issue: TokenIssue) -> dict[str, Any]:
+        """Return Canvas's token JSON: token, type, user, refresh, expires_in."""
+        user = issue.access.user
+        body: dict[str, Any] = {
+            "access_token": issue.access.token,
+            "token_type": "Bearer",
+            "user": {"id": user.id, "name": user.name},
+        }
+        if issue.refresh is not None:
+            body["refresh_token"] = issue.refresh.token
+        body["expires_in"] = self.access_token_lifetime
+        return body
+
+    def unknown_client_page(self, params: dict[str, str]) -> Reply:
+        """Answer Canvas's JSON 401 ``invalid_client`` (no redirect)."""
+        return Reply.json(
+            {"error": "invalid_client", "error_description": "unknown client"},
+            401,
+            {"WWW-Authenticate": self.www_authenticate},
+        )
+
+    def redirect_mismatch_page(
+        self, client: OAuthClient, params: dict[str, str]
+    ) -> Reply:
+        """Answer Canvas's JSON 400 ``invalid_redirect`` (no redirect)."""
+        return Reply.json(
+            {
+                "error": "invalid_request",
+                "error_description": "redirect_uri does not match client settings",
+            },
+            400,
+        )
+
+
+class CanvasOAuthFake(CanvasFake):
+    """CanvasFake whose learners sign in with OAuth 2; a context manager.
+
+    ``oauth`` is the :class:`CanvasAuthorization` on this server. The admin
+    ``token`` keeps working as before; a learner's token from the token
+    endpoint acts as its own user: ``/api/v1/users/self`` and
+    ``/api/v1/users/self/profile`` describe the learner and
+    ``/api/v1/courses`` lists only the courses the learner has an active or
+    invited enrollment in. An expired, revoked or unknown token gets Canvas's
+    401 with ``WWW-Authenticate``. ``DELETE /login/oauth2/token`` revokes
+    the caller's token. Throttling stays one bucket for all tokens.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.oauth = CanvasAuthorization(self)
+        self.route("DELETE", self.oauth.token_path, self._delete_token)
+
+    def add_learner(
+        self,
+        user_id: int,
+        name: str,
+        *,
+        email: str | None = None,
+        login_id: str | None = None,
+        course_ids: Iterable[int] = (),
+        type: str = "StudentEnrollment",
+    ) -> OAuthUser:
+        """Add a Canvas user enrolled in ``course_ids`` who can sign in."""
+        self.add_user(user_id, name, email)
+        with self._data_lock:
+            if login_id is not None:
+                self.users[user_id]["login_id"] = login_id
+            login = self.users[user_id]["login_id"]
+        for course_id in course_ids:
+            self.add_enrollment(course_id, user_id, type=type)
+        return self.oauth.add_user(user_id, login, name=name, email=email)
+
+    # --- the token's user ----------------------------------------------------
+
+    def _learner(self, request: RecordedRequest) -> OAuthUser | None:
+        # Canvas also takes the token as an access_token query parameter.
+        token = bearer_token(request, query_param="access_token")
+        if token is None or token == self.token:
+            return None
+        return self.oauth.user_for(token)
+
+    def _authenticated(self, request: RecordedRequest) -> bool:
+        return super()._authenticated(request) or self._learner(request) is not None
+
+    def _self_user_for(self, request: RecordedRequest) -> dict[str, Any]:
+        learner = self._learner(request)
+        if learner is None:
+            return super()._self_user_for(request)
+        user = self.users[learner.id]
+        first, _, last = user["name"].partition(" ")
+        return {
+            "id": user["id"],
+            "name": user["name"],
+            "created_at": user["created_at"],
+            "sortable_name": user["sortable_name"],
+            "short_name": user["short_name"],
+            "avatar_url": f"{self.url}/images/messages/avatar-50.png",
+            "last_name": last,
+            "first_name": first,
+            "locale": None,
+            "effective_locale": "en",
+            "permissions": {"can_update_name": True, "can_update_avatar": False},
+        }
+
+    def _course_ids_for(self, request: RecordedRequest) -> Iterable[int] | None:
+        learner = self._learner(request)
+        if learner is None:
+            return super()._course_ids_for(request)
+        return {
+            enrollment["course_id"]
+            for enrollment in self.enrollments.ordered()
+            if enrollment["user_id"] == learner.id
+            and enrollment["enrollment_state"] in ("active", "invited")
+        }
+
+    def _route(self, request: RecordedRequest) -> Reply:
+        rest = request.match.group("rest").rstrip("/")
+        if request.method == "GET" and rest == "users/self/profile":
+            return Reply.json(self._profile(request))
+        return super()._route(request)
+
+    def _profile(self, request: RecordedRequest) -> dict[str, Any]:
+        """Return the Profile JSON (users_controller's Profile model)."""
+        user = self._self_user_for(request)
+        stored = self.users.get(user["id"], {})
+        return {
+            "id": user["id"],
+            "name": user["name"],
+            "short_name": user["short_name"],
+            "sortable_name": user["sortable_name"],
+            "title": None,
+            "bio": None,
+            "primary_email": stored.get("email"),
+            "login_id": stored.get("login_id"),
+            "sis_user_id": stored.get("sis_user_id"),
+            "integration_id": stored.get("integration_id"),
+            "avatar_url": user["avatar_url"],
+            "calendar": {"ics": f"{self.url}/feeds/calendars/user_{user['id']}.ics"},
+            "time_zone": "Etc/UTC",
+            "locale": user.get("locale"),
+        }
+
+    def _delete_token(self, request: RecordedRequest) -> Reply:
+        """Revoke the caller's own token (``DELETE /login/oauth2/token``)."""
+        token = bearer_token(request, query_param="access_token")
+        if token is not None and token == self.token:
+            # Oauth2ProviderController#destroy without an OAuth token.
+            return Reply.json(
+                {
+                    "message": "can't delete OAuth access token when not using "
+                    "an OAuth access token"
+                },
+                400,
+            )
+        if self.oauth.user_for(token) is None:
+            return Reply.json(
+                INVALID_TOKEN, 401, {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}
+            )
+        self.oauth.revoke(token)
+        return Reply.json({})
