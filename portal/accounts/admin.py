@@ -28,6 +28,11 @@ class ProviderAppForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the stored secret.",
     )
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=ProviderApp._meta.get_field("base_url").help_text,
+    )
 
     class Meta:
         model = ProviderApp

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from allauth.account import app_settings as account_settings
 from allauth.core import ratelimit
 from django.http import HttpRequest, HttpResponse
 
@@ -36,8 +37,18 @@ class OAuthRateLimitMiddleware:
         provider_id, _, step = name.rpartition("_")
         if step not in _ACTIONS or provider_id not in _provider_ids():
             return None
+        action = _ACTIONS[step]
+        rates = account_settings.RATE_LIMITS.get(action) or ""
+        if not request.user.is_authenticated:
+            # A sign-in through a service has no user yet: its per-address
+            # limits apply, the per-user ones cannot.
+            rates = ",".join(
+                part for part in rates.split(",") if not part.strip().endswith("/user")
+            )
         # Callbacks are GETs, which allauth does not count unless told to.
-        return ratelimit.consume_or_429(request, action=_ACTIONS[step], limit_get=True)
+        return ratelimit.consume_or_429(
+            request, action=action, limit_get=True, config={action: rates}
+        )
 
 
 _ACTIONS = {"login": "oauth_start", "callback": "oauth_callback"}

@@ -18,13 +18,17 @@ from allauth.account.signals import user_logged_in
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.signals import social_account_added, social_account_updated
 
+from portal.accounts.learner_sync import start_learner_sync
 from portal.accounts.tokens import store_tokens
 
 
 def _store(sociallogin: SocialLogin | None) -> None:
     if sociallogin is None or sociallogin.account.pk is None:
         return
-    store_tokens(sociallogin.account, sociallogin.token, _requested_scopes(sociallogin))
+    connection = store_tokens(
+        sociallogin.account, sociallogin.token, _requested_scopes(sociallogin)
+    )
+    start_learner_sync(connection)
 
 
 def _requested_scopes(sociallogin: SocialLogin) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
+from django.db import connection as db_connection
 
 from portal.accounts.models import ProviderApp
 from tests import leakcheck
@@ -32,3 +34,28 @@ def make_learner(username: str = "ada", email: str = "ada@school.example.edu"):
     return get_user_model().objects.create_user(
         username=username, email=email, password=LEARNER_PASSWORD
     )
+
+
+def connect(client, authority, provider: str, *, user=None, deny: bool = False):
+    """Run the OAuth dance for the signed-in ``client``; return the last page.
+
+    The portal redirects to the fake's authorize URL; the fake's consent
+    page is approved (or denied) as a browser would; the callback URL it
+    redirects to is followed on the portal.
+    """
+    start = client.post(f"/accounts/{provider}/login/?process=connect")
+    assert start.status_code == 302, start.content[:300]
+    if deny:
+        back = authority.deny(start["Location"])
+    else:
+        back = authority.approve(start["Location"], user)
+    parts = urlsplit(back)
+    assert f"{parts.scheme}://{parts.netloc}" == "http://testserver", back
+    return client.get(f"{parts.path}?{parts.query}", follow=True)
+
+
+def raw_rows(table: str) -> list[tuple]:
+    """Return every row of ``table`` as the database stores it."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - a test's own table name
+        return list(cursor.fetchall())

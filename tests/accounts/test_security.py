@@ -157,3 +157,14 @@ def test_allauth_plaintext_tables_are_not_in_the_admin(admin_client):
     assert b"/admin/socialaccount/socialapp/" not in response.content
     assert b"/admin/socialaccount/socialtoken/" not in response.content
     assert b"/admin/accounts/providerapp/" in response.content
+
+
+def test_signing_in_through_a_service_is_limited_per_address(client, settings):
+    # Anonymous: the per-user part of the limit cannot apply, the per-address
+    # part does.
+    settings.ACCOUNT_RATE_LIMITS = {"oauth_start": "2/m/ip,1/m/user"}
+    make_app("github")
+
+    statuses = [client.post("/accounts/github/login/").status_code for _ in range(3)]
+
+    assert statuses == [302, 302, 429]

@@ -750,11 +750,18 @@ class CanvasFake(FakeServer):
         if unknown:
             raise _BadRequest(f"invalid state {sorted(unknown)[0]}")
         with_email = "email" in request.query.get("include[]", [])
+        # user_id filters to one user; "self" is the token's own user, which
+        # works "independent of whether the user has permission to view
+        # other people on the roster" (Canvas Enrollments API).
+        only_user = request.arg("user_id")
+        if only_user == "self":
+            only_user = str(self._self_user_for(request)["id"])
         items = [
             enrollment
             for enrollment in self.enrollments.of_course(course["id"])
             if (not types or enrollment["type"] in types)
             and enrollment["enrollment_state"] in states
+            and (only_user is None or str(enrollment["user_id"]) == only_user)
         ]
 
         def shown(enrollment: dict[str, Any]) -> dict[str, Any]:

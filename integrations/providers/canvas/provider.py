@@ -54,6 +54,14 @@ SETTINGS_SCHEMA = (
         "leave empty to sync the courses of the token's own user.",
     ),
     SettingField(
+        "own_enrollments_only",
+        type="bool",
+        default=False,
+        help="Read only the token user's own enrollments and progress "
+        "(user_id=self), as with a learner's token: a student may see a "
+        "course's roster but not the others' grades.",
+    ),
+    SettingField(
         "per_page",
         type="int",
         default=100,
@@ -170,6 +178,7 @@ def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
         return None, problems
     config = CanvasConfig(
         account_id=cleaned.get("account_id"),
+        own_enrollments_only=cleaned["own_enrollments_only"],
         per_page=cleaned["per_page"],
         enrollment_types=tuple(types),
         include_completed=cleaned["include_completed"],

@@ -96,6 +96,7 @@ class CanvasConfig:
     """The checked settings of one Canvas integration, defaults filled in."""
 
     account_id: int | None = None
+    own_enrollments_only: bool = False
     per_page: int = 100
     enrollment_types: tuple[str, ...] = ("student", "teacher")
     include_completed: bool = True
@@ -107,6 +108,17 @@ class CanvasConfig:
     rate_limit_quota: float = 700.0
     rate_limit_refill: float = 10.0
     concurrency: int = 4
+
+    def scoped(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Add ``user_id=self`` to an enrollment listing when only the own count.
+
+        Canvas documents the filter for exactly this: it tells a user's own
+        enrollments "independent of whether the user has permission to view
+        other people on the roster" (Enrollments API, ``user_id``).
+        """
+        if self.own_enrollments_only:
+            return {**params, "user_id": "self"}
+        return params
 
     def page_size(self, context: StreamContext) -> int:
         """Return ``per_page`` for a request, smaller when a preview reads little."""
@@ -620,7 +632,7 @@ class EnrollmentsStream(PerCourseStream):
             "state[]": states,
             "include[]": ["email"],
         }
-        return f"{API}/courses/{seg(course_id)}/enrollments", params
+        return f"{API}/courses/{seg(course_id)}/enrollments", self.config.scoped(params)
 
     def map_page(
         self,
@@ -655,7 +667,7 @@ class ProgressStream(PerCourseStream):
             "state[]": states,
             "include[]": ["email"],
         }
-        return f"{API}/courses/{seg(course_id)}/enrollments", params
+        return f"{API}/courses/{seg(course_id)}/enrollments", self.config.scoped(params)
 
     def prepare(
         self, context: StreamContext, api: CanvasApi, course_id: str
