@@ -9,6 +9,7 @@ a failure.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -36,6 +37,21 @@ def _isolated_cache(settings, tmp_path):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run sent tasks in this process, as ``CELERY_TASK_ALWAYS_EAGER`` does.
+
+    On-commit sends then execute the runs at once, in the thread that
+    committed (the live server's, in browser tests).
+    """
+    from portal.celery import app as celery_app
+
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 def require_service(name: str, reason: str) -> None:

@@ -126,15 +126,6 @@ def unreachable_broker(monkeypatch) -> Iterator[None]:
             broker.close()
 
 
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Run sent tasks in this process, as ``CELERY_TASK_ALWAYS_EAGER`` does."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
 def make_integration(name: str, base_url: str = "http://127.0.0.1:9", **fields: Any):
     """Create a REST integration row with a token credential."""
     fields.setdefault("settings", {"endpoints": ENDPOINTS})

@@ -20,7 +20,6 @@ from integrations.http.factory import forget_clients
 from integrations.models import Credential, HealthCheckResult, Integration, SyncRun
 from integrations.sync import leases
 from integrations.sync.runs import enqueue_sync
-from portal.celery import app as celery_app
 from portal.learning.models import Course
 from tests.fakes.json_api import JsonApiFake
 from tests.providers.rest.helpers import TOKEN, school_collections, school_endpoints
@@ -60,15 +59,6 @@ def fake() -> Iterator[JsonApiFake]:
 @pytest.fixture
 def integration(db, fake) -> Integration:
     return make_integration(fake)
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Run ``.delay()`` in this process, so on-commit sends execute the runs."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def make_integration(fake: JsonApiFake, name: str = "school", **fields) -> Integration:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from integrations import redaction
 from integrations.errors import AuthenticationFailed, TransientError
 from integrations.http.auth import HttpAuth
+from integrations.models import Integration
 from portal.accounts import services
 from portal.accounts.callbacks import callback_url
 from portal.accounts.models import Connection, ConnectionStatus, ProviderApp
@@ -278,17 +279,31 @@ def _exchange_refresh_token(connection: Connection) -> Connection:
 
 
 def _mark_needs_reauthorization(connection: Connection, reason: str) -> None:
+    """Flag the connection and pause the learner integrations that use it.
+
+    Paused (disabled), the schedule stops queueing runs that could only fail
+    again; reconnecting re-enables them with their history
+    (``learner_sync.ensure_learner_integration``).
+    """
     message = f"Connect your account again: {reason}."
-    Connection.objects.filter(pk=connection.pk).update(
-        status=ConnectionStatus.NEEDS_REAUTHORIZATION,
-        status_message=message[:500],
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        Connection.objects.filter(pk=connection.pk).update(
+            status=ConnectionStatus.NEEDS_REAUTHORIZATION,
+            status_message=message[:500],
+            updated_at=timezone.now(),
+        )
+        paused = Integration.objects.filter(
+            connection_id=connection.pk, enabled=True
+        ).update(enabled=False)
     connection.status = ConnectionStatus.NEEDS_REAUTHORIZATION
     connection.status_message = message[:500]
     logger.warning(
         "accounts.connection.needs_reauthorization",
-        extra={"provider": connection.provider, "connection_id": connection.pk},
+        extra={
+            "provider": connection.provider,
+            "connection_id": connection.pk,
+            "paused_integrations": paused,
+        },
     )
 
 

@@ -13,6 +13,8 @@ from tests import leakcheck
 
 CLIENT_SECRET = leakcheck.secret("oauth-client-secret-5e8d1b")
 LEARNER_PASSWORD = leakcheck.secret("learner-password-93kq")
+#: Ada's user id in the Canvas fakes of the accounts and browser tests.
+LEARNER_CANVAS_ID = 701
 
 
 def make_app(provider: str, **fields: Any) -> ProviderApp:
@@ -33,6 +35,17 @@ def make_learner(username: str = "ada", email: str = "ada@school.example.edu"):
     """Create a learner who signs in with a password."""
     return get_user_model().objects.create_user(
         username=username, email=email, password=LEARNER_PASSWORD
+    )
+
+
+def add_canvas_learner(canvas) -> None:
+    """Give ``canvas`` (a CanvasOAuthFake) Ada, a student of courses 101 and 102."""
+    canvas.add_learner(
+        LEARNER_CANVAS_ID,
+        "Ada Lovelace",
+        email="ada@school.example.edu",
+        login_id="ada",
+        course_ids=[101, 102],
     )
 
 

@@ -18,23 +18,21 @@ from portal.accounts.learner_sync import learner_integration_name
 from portal.accounts.models import Connection, ConnectionStatus
 from portal.accounts.tokens import ReauthorizationRequired, access_token_for
 from portal.learning.models import Course, Enrollment, Progress
-from tests.accounts.helpers import connect, make_learner, raw_rows
+from tests.accounts.helpers import (
+    LEARNER_CANVAS_ID,
+    add_canvas_learner,
+    connect,
+    make_learner,
+    raw_rows,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LEARNER_CANVAS_ID = 701
 
 
 @pytest.fixture
 def ada(canvas):
     """A portal learner, signed in, with a Canvas account in courses 101 and 102."""
-    canvas.add_learner(
-        LEARNER_CANVAS_ID,
-        "Ada Lovelace",
-        email="ada@school.example.edu",
-        login_id="ada",
-        course_ids=[101, 102],
-    )
+    add_canvas_learner(canvas)
     return make_learner()
 
 
@@ -192,18 +190,25 @@ def test_a_refused_refresh_asks_the_learner_to_reconnect_and_stops_the_sync(
     page = signed_in.get("/accounts/connections/").content.decode()
     assert "Needs re-authorization" in page
     assert "Reconnect Canvas" in page
+    # The schedule no longer queues runs that could only fail again.
+    integration.refresh_from_db()
+    assert not integration.enabled
 
 
 def test_reconnecting_clears_needs_reauthorization(connected, canvas, signed_in):
+    # As a refused refresh leaves it: flagged, its integration paused.
     Connection.objects.filter(pk=connected.pk).update(
         status=ConnectionStatus.NEEDS_REAUTHORIZATION
     )
+    Integration.objects.filter(connection=connected).update(enabled=False)
 
     connect(signed_in, canvas.oauth, "canvas")
 
     connected.refresh_from_db()
     assert connected.status == ConnectionStatus.ACTIVE
     assert Connection.objects.count() == 1
+    integration = Integration.objects.get(name=learner_integration_name(connected))
+    assert integration.enabled
 
 
 def test_disconnect_revokes_at_canvas_then_deletes_the_tokens(
