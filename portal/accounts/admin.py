@@ -7,6 +7,7 @@ secret or a token in plaintext.
 
 from __future__ import annotations
 
+from allauth.socialaccount import providers
 from allauth.socialaccount.models import SocialApp, SocialToken
 from django import forms
 from django.contrib import admin
@@ -18,9 +19,23 @@ for model in (SocialApp, SocialToken):
         admin.site.unregister(model)
 
 
+def installed_provider_choices() -> list[tuple[str, str]]:
+    """Return (id, name) of every sign-in provider installed in settings."""
+    return sorted(
+        (provider.id, f"{provider.name} ({provider.id})")
+        for provider in providers.registry.get_class_list()
+    )
+
+
 class ProviderAppForm(forms.ModelForm):
     """Edit an app; the secret is write-only and kept when left empty."""
 
+    # A free-text id that matches no installed provider would make an app
+    # no learner can ever use; the choices are what INSTALLED_APPS holds.
+    provider = forms.ChoiceField(
+        choices=installed_provider_choices,
+        help_text="The service learners connect to.",
+    )
     new_secret = forms.CharField(
         label="Client secret",
         required=False,

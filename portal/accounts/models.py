@@ -25,7 +25,7 @@ class ProviderApp(models.Model):
         max_length=30,
         unique=True,
         help_text="allauth provider id: canvas, github, gitlab, google, slack, "
-        "discord or vimeo.",
+        "discord or vimeo_oauth2.",
     )
     name = models.CharField(max_length=100, help_text="Shown to learners.")
     client_id = models.CharField(max_length=255)
