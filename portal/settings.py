@@ -175,7 +175,19 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 # address must be verified before it counts for anything.
 PORTAL_OPEN_SIGNUP = env.bool("PORTAL_OPEN_SIGNUP", default=False)
 ACCOUNT_ADAPTER = "portal.adapters.PortalAccountAdapter"
-ACCOUNT_EMAIL_VERIFICATION = "mandatory" if PORTAL_OPEN_SIGNUP else "optional"
+# Whether an address must be verified before it can sign in: "mandatory",
+# "optional" (a verification mail is sent, signing in works before) or
+# "none". Open sign-up defaults to mandatory, so an address someone else
+# typed in proves nothing until its owner clicks the link.
+PORTAL_EMAIL_VERIFICATION = env.str(
+    "PORTAL_EMAIL_VERIFICATION",
+    default="mandatory" if PORTAL_OPEN_SIGNUP else "optional",
+)
+if PORTAL_EMAIL_VERIFICATION not in ("mandatory", "optional", "none"):
+    raise safety.UnsafeConfiguration(
+        "PORTAL_EMAIL_VERIFICATION must be 'mandatory', 'optional' or 'none'."
+    )
+ACCOUNT_EMAIL_VERIFICATION = PORTAL_EMAIL_VERIFICATION
 # Social accounts (portal/accounts): apps and tokens live encrypted in the
 # portal's own tables; allauth's plaintext token table stays empty.
 SOCIALACCOUNT_ADAPTER = "portal.accounts.adapter.PortalSocialAccountAdapter"

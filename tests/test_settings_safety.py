@@ -108,6 +108,15 @@ def test_an_unknown_portal_env_is_refused(tmp_path):
     assert "PORTAL_ENV" in started.stderr.strip().splitlines()[-1]
 
 
+def test_an_unknown_email_verification_mode_is_refused(tmp_path):
+    started = run_python(
+        production_env(tmp_path, PORTAL_EMAIL_VERIFICATION="sometimes"), "-c", SETUP
+    )
+
+    assert started.returncode != 0
+    assert "PORTAL_EMAIL_VERIFICATION" in started.stderr.strip().splitlines()[-1]
+
+
 def test_deploy_checks_report_no_warning_on_good_production_settings(tmp_path):
     checked = run_python(
         production_env(tmp_path),
