@@ -116,3 +116,20 @@ def test_email_verification_is_configurable(client, settings, mode, signs_in):
         assert b"Verify Your Email Address" in answer.content
         [message] = mail.outbox
         assert "/accounts/confirm-email/" in message.body
+
+
+def test_guessing_a_password_is_stopped_after_a_few_tries(client, learner):
+    wrong = leakcheck.secret("guessed-password-0000")
+    answers = [
+        client.post("/accounts/login/", {"login": "ada", "password": wrong})
+        for _ in range(6)
+    ]
+    # Even the right password is refused while the limit holds.
+    after = client.post("/accounts/login/", {"login": "ada", "password": OLD_PASSWORD})
+
+    # ACCOUNT_RATE_LIMITS["login_failed"]: 5 failures per 5 minutes per account.
+    assert [b"Too many failed login attempts" in a.content for a in answers] == [
+        False
+    ] * 5 + [True]
+    assert b"Too many failed login attempts" in after.content
+    assert not after.wsgi_request.user.is_authenticated
