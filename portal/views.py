@@ -108,16 +108,22 @@ def _learner_context(request: HttpRequest) -> dict[str, Any]:
         .select_related("course")
         .order_by("course__title", "pk")
     )
+    # A learner's own integrations show as their connection, not as an
+    # account at a platform named "learner-<id>-canvas".
     identities = (
-        LearnerIdentity.objects.filter(user=user)
+        LearnerIdentity.objects.filter(user=user, integration__connection__isnull=True)
         .select_related("integration")
         .order_by("integration__name")
     )
     social_accounts = [
-        {"provider": _social_provider_name(account.provider), "account": account}
-        for account in SocialAccount.objects.filter(user=user).order_by(
-            "provider", "pk"
-        )
+        {
+            "provider": _social_provider_name(account.provider),
+            "account": account,
+            "connection": getattr(account, "portal_connection", None),
+        }
+        for account in SocialAccount.objects.filter(user=user)
+        .select_related("portal_connection")
+        .order_by("provider", "pk")
     ]
 
     return {

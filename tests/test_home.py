@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import HealthStatus, Integration, SyncRun, SyncStatus
+from portal.accounts.models import Connection, ConnectionStatus
 from portal.learning.models import (
     Course,
     CourseState,
@@ -352,3 +353,26 @@ def test_learner_page_runs_as_many_queries_for_20_courses_as_for_1(
 
     assert len(response.context["enrollments"]) == 20
     assert baseline <= 8
+
+
+def test_learner_sees_their_connections_and_which_need_reconnecting(client, learner):
+    account = SocialAccount.objects.create(user=learner, provider="canvas", uid="701")
+    canvas_connection = Connection.objects.create(
+        user=learner,
+        social_account=account,
+        provider="canvas",
+        uid="701",
+        display_name="Ada Lovelace",
+        status=ConnectionStatus.NEEDS_REAUTHORIZATION,
+    )
+    own = make_integration("learner-1-canvas")
+    Integration.objects.filter(pk=own.pk).update(connection=canvas_connection)
+    LearnerIdentity.objects.create(user=learner, integration=own, remote_user_id="701")
+    client.force_login(learner)
+
+    html = client.get("/").content.decode()
+
+    assert "connected as Ada Lovelace since" in html
+    assert "Needs re-authorization" in html
+    # Their own integration is the connection above, not a platform account.
+    assert "learner-1-canvas" not in html

@@ -114,7 +114,9 @@ def test_learner_connects_canvas_sees_their_courses_and_disconnects(
     assert "Discrete Mathematics" in courses
     assert "History of Computing" not in courses
     accounts = browser.text('section[aria-labelledby="accounts-heading"]')
-    assert "Canvas" in accounts
+    assert "Canvas\nconnected as Ada Lovelace since" in accounts
+    # The learner's own integration is their connection, not a platform.
+    assert "learner-" not in accounts
 
     browser.open(CONNECTIONS_PATH)
     click_button(browser, "Disconnect Canvas")
