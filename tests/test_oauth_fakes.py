@@ -1,4 +1,4 @@
-"""The fake OAuth 2 servers answer as Canvas, GitHub and Google document."""
+"""The fake OAuth 2 servers answer as Canvas, GitHub, GitLab and Google document."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tests import leakcheck
 from tests.fakes.canvas import INVALID_TOKEN, CanvasOAuthFake
 from tests.fakes.github import GitHubFake
+from tests.fakes.gitlab import DOORKEEPER_MESSAGES, GitLabFake
 from tests.fakes.google import YOUTUBE_READONLY, GoogleFake
 from tests.fakes.oauth import ConsentPageError, pkce_challenge
 
@@ -728,3 +729,229 @@ def test_google_allauth_settings_point_at_served_endpoints(google):
     certs = requests.get(settings["CERTS_URL"], timeout=TIMEOUT).json()
     (pem,) = certs.values()
     assert pem.startswith("-----BEGIN CERTIFICATE-----")
+
+
+# --- GitLab --------------------------------------------------------------------
+
+
+@pytest.fixture
+def gitlab() -> Iterator[GitLabFake]:
+    """Serve a self-hosted GitLab under /gitlab with one user, Ada."""
+    with GitLabFake(prefix="/gitlab") as fake:
+        fake.add_user(4242, "ada", name="Ada Lovelace", email="ada@example.edu")
+        yield fake
+
+
+@pytest.fixture
+def gitlab_client(gitlab):
+    """Register the portal as a GitLab application with read_user and read_api."""
+    return gitlab.oauth.add_client([CALLBACK])
+
+
+def gitlab_sign_in(gitlab, client, **params: str) -> dict:
+    """Run the code flow with S256 PKCE; return the token response."""
+    verifier = new_verifier()
+    params.setdefault("scope", "read_user read_api")
+    code = sign_in(gitlab.oauth, client, verifier, **params)
+    answer = exchange(gitlab.oauth, client, code, code_verifier=verifier)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def gitlab_user(gitlab, token: str) -> requests.Response:
+    """GET /api/v4/user with the token as a Bearer header."""
+    return requests.get(
+        gitlab.user_url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    )
+
+
+def test_gitlab_code_flow_with_pkce_under_a_relative_url(gitlab, gitlab_client):
+    body = gitlab_sign_in(gitlab, gitlab_client)
+
+    assert gitlab.oauth.token_url == f"{gitlab.url}/gitlab/oauth/token"
+    assert list(body) == [
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "scope",
+        "created_at",
+    ]
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 7200
+    assert body["scope"] == "read_user read_api"
+    assert isinstance(body["created_at"], int)
+    assert len(body["access_token"]) == 64
+    assert int(body["access_token"], 16) >= 0
+    assert gitlab_client.client_secret.startswith("gloas-")
+    user = gitlab_user(gitlab, body["access_token"]).json()
+    assert (user["id"], user["username"], user["name"]) == (4242, "ada", "Ada Lovelace")
+    assert user["email"] == "ada@example.edu" and user["state"] == "active"
+    assert user["web_url"] == f"{gitlab.url}/gitlab/ada"
+    # The token also goes as a query parameter (allauth sends it so).
+    by_query = requests.get(
+        gitlab.user_url, params={"access_token": body["access_token"]}, timeout=TIMEOUT
+    )
+    assert by_query.json()["id"] == 4242
+    # Everything lives under the relative URL root, nothing at the host's root.
+    root = requests.get(
+        f"{gitlab.url}/api/v4/user",
+        params={"access_token": body["access_token"]},
+        timeout=TIMEOUT,
+    )
+    assert root.status_code == 404
+
+
+def test_gitlab_at_the_root_takes_plain_pkce():
+    with GitLabFake() as gitlab:
+        gitlab.add_user(1, "root", email="root@example.edu")
+        client = gitlab.oauth.add_client([CALLBACK])
+        verifier = new_verifier()
+        code = sign_in(
+            gitlab.oauth,
+            client,
+            scope="read_user",
+            code_challenge=verifier,
+            code_challenge_method="plain",
+        )
+        answer = exchange(gitlab.oauth, client, code, code_verifier=verifier)
+
+        assert gitlab.base_url == gitlab.url
+        assert answer.status_code == 200
+        assert gitlab_user(gitlab, answer.json()["access_token"]).json()["id"] == 1
+
+
+def test_gitlab_token_errors_are_doorkeepers(gitlab, gitlab_client):
+    verifier = new_verifier()
+    code = sign_in(gitlab.oauth, gitlab_client, verifier, scope="read_user")
+
+    wrong_verifier = exchange(
+        gitlab.oauth, gitlab_client, code, code_verifier=new_verifier()
+    )
+    other_code = sign_in(gitlab.oauth, gitlab_client, verifier, scope="read_user")
+    wrong_secret = exchange(
+        gitlab.oauth,
+        gitlab_client,
+        other_code,
+        code_verifier=verifier,
+        client_secret="gloas-wrong",
+    )
+    reused = exchange(gitlab.oauth, gitlab_client, code, code_verifier=verifier)
+
+    invalid_grant = {
+        "error": "invalid_grant",
+        "error_description": DOORKEEPER_MESSAGES["invalid_grant"],
+    }
+    assert wrong_verifier.status_code == 400
+    assert wrong_verifier.json() == invalid_grant
+    assert reused.status_code == 400 and reused.json() == invalid_grant
+    assert wrong_secret.status_code == 401
+    assert wrong_secret.json()["error"] == "invalid_client"
+    assert 'error="invalid_client"' in wrong_secret.headers["WWW-Authenticate"]
+
+
+def test_gitlab_refresh_retires_the_old_pair(gitlab, gitlab_client):
+    body = gitlab_sign_in(gitlab, gitlab_client)
+    # "Refresh tokens may be used even after the access_token itself expires."
+    gitlab.oauth.clock.advance(7200)
+    expired = gitlab_user(gitlab, body["access_token"])
+
+    renewed = refresh(gitlab.oauth, gitlab_client, body["refresh_token"])
+    again = refresh(gitlab.oauth, gitlab_client, body["refresh_token"])
+
+    assert expired.status_code == 401
+    assert expired.json()["error"] == "invalid_token"
+    assert "Token is expired" in expired.json()["error_description"]
+    assert renewed.status_code == 200
+    fresh = renewed.json()
+    assert fresh["refresh_token"] != body["refresh_token"]
+    assert fresh["expires_in"] == 7200
+    assert gitlab_user(gitlab, fresh["access_token"]).status_code == 200
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    old = gitlab_user(gitlab, body["access_token"]).json()
+    assert old["error_description"] == (
+        "Token was revoked. You have to re-authorize from the user."
+    )
+
+
+def test_gitlab_api_refuses_unknown_tokens_and_missing_scopes(gitlab):
+    client = gitlab.oauth.add_client([CALLBACK], scopes=["read_repository"])
+    body = gitlab_sign_in(gitlab, client, scope="read_repository")
+
+    unknown = gitlab_user(gitlab, "0" * 64)
+    no_scope = gitlab_user(gitlab, body["access_token"])
+
+    assert unknown.status_code == 401
+    assert unknown.json() == {"message": "401 Unauthorized"}
+    assert no_scope.status_code == 403
+    assert no_scope.json()["error"] == "insufficient_scope"
+
+
+def test_gitlab_revocation_needs_the_applications_credentials(gitlab, gitlab_client):
+    body = gitlab_sign_in(gitlab, gitlab_client)
+    other = gitlab.oauth.add_client([CALLBACK])
+
+    def revoke(client, token: str, secret: str | None = None) -> requests.Response:
+        fields = {
+            "client_id": client.client_id,
+            "client_secret": secret or client.client_secret,
+            "token": token,
+        }
+        return requests.post(gitlab.oauth.revoke_url, data=fields, timeout=TIMEOUT)
+
+    wrong_secret = revoke(gitlab_client, body["access_token"], "gloas-wrong")
+    not_theirs = revoke(other, body["access_token"])
+    gitlab.fail_revocation()
+    outage = revoke(gitlab_client, body["access_token"])
+    revoked = revoke(gitlab_client, body["access_token"])
+    unknown = revoke(gitlab_client, "f" * 64)
+
+    assert wrong_secret.status_code == 401
+    assert not_theirs.status_code == 403
+    assert not_theirs.json()["error"] == "unauthorized_client"
+    assert outage.status_code == 500
+    assert (revoked.status_code, revoked.json()) == (200, {})
+    assert (unknown.status_code, unknown.json()) == (200, {})
+    assert gitlab_user(gitlab, body["access_token"]).status_code == 401
+    # The refresh token of the pair went with it.
+    assert (
+        refresh(gitlab.oauth, gitlab_client, body["refresh_token"]).status_code == 400
+    )
+    assert gitlab.oauth.counters.revocations == 1
+
+
+def test_gitlab_authorize_refusals(gitlab, gitlab_client):
+    def answer(**params: str) -> dict[str, str]:
+        link = authorize_link(gitlab.oauth, gitlab_client, state="st-9", **params)
+        page = requests.get(link, allow_redirects=False, timeout=TIMEOUT)
+        assert page.status_code == 302 and page.headers["Location"].startswith(CALLBACK)
+        return query_of(page.headers["Location"])
+
+    unregistered_scope = answer(scope="api")
+    bad_method = answer(
+        scope="read_user", code_challenge="x" * 43, code_challenge_method="S512"
+    )
+    denied = query_of(
+        gitlab.oauth.deny(authorize_link(gitlab.oauth, gitlab_client, state="s"))
+    )
+
+    assert unregistered_scope["error"] == "invalid_scope"
+    assert unregistered_scope["state"] == "st-9"
+    assert bad_method["error"] == "invalid_request"
+    assert bad_method["error_description"] == (
+        "The code challenge method must be plain or S256."
+    )
+    assert denied["error"] == "access_denied" and denied["state"] == "s"
+    with pytest.raises(ConsentPageError) as unknown:
+        gitlab.oauth.approve(
+            authorize_link(gitlab.oauth, gitlab_client, client_id="nobody")
+        )
+    assert unknown.value.status == 401
+    with pytest.raises(ConsentPageError) as mismatch:
+        gitlab.oauth.approve(
+            authorize_link(
+                gitlab.oauth, gitlab_client, redirect_uri="http://evil.test/"
+            )
+        )
+    assert (
+        mismatch.value.status == 400 and "invalid_redirect_uri" in mismatch.value.body
+    )
