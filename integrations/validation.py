@@ -130,3 +130,22 @@ def validate_integration(integration: Integration, provider: Provider) -> None:
             )
     if errors:
         raise ValidationError(errors)
+
+
+def schema_problems(
+    values: Any, schema: list[SettingField] | tuple
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Return the settings checked against ``schema`` and the problems found.
+
+    The first half of every provider's settings parser: ``(cleaned, [])``
+    with defaults filled in, or ``(None, problems)`` with each problem
+    starting with the setting at fault ("per_page: Must be at most 100.").
+    """
+    try:
+        return validate_settings(values, schema), []
+    except ValidationError as error:
+        return None, [
+            f"{name.removeprefix('settings.')}: {message}"
+            for name, messages in error.message_dict.items()
+            for message in messages
+        ]

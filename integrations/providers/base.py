@@ -8,7 +8,7 @@ schemas; methods give the framework streams, a health check and a client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -187,3 +187,32 @@ class Provider:
                 return stream
         names = ", ".join(s.name for s in self.streams(integration)) or "none"
         raise KeyError(f"{self.slug} has no stream {name!r}; streams: {names}")
+
+
+#: What a provider's settings parser returns: the config, or None and every
+#: problem found, each naming the setting at fault.
+SettingsParser = Callable[[Any], tuple[Any, list[str]]]
+
+
+def refuse_bad_settings(parse: SettingsParser, settings: Any) -> None:
+    """Raise ValidationError listing every problem ``parse`` finds in ``settings``."""
+    from django.core.exceptions import ValidationError
+
+    _, problems = parse(settings)
+    if problems:
+        raise ValidationError({"settings": problems})
+
+
+def config_of(integration: Integration, parse: SettingsParser) -> Any:
+    """Return the integration's parsed settings or raise ConfigurationError."""
+    from integrations.errors import ConfigurationError
+
+    config, problems = parse(integration.settings)
+    if config is None:
+        raise ConfigurationError(
+            f"Integration '{integration.name}' has invalid settings: "
+            + "; ".join(problems),
+            integration=integration.name,
+            details={"errors": problems},
+        )
+    return config

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
-
-from integrations.errors import ConfigurationError
 from integrations.http.auth import BearerToken
 from integrations.providers.base import (
     AuthKind,
@@ -21,6 +18,8 @@ from integrations.providers.base import (
     HealthReport,
     Provider,
     SettingField,
+    config_of,
+    refuse_bad_settings,
 )
 from integrations.providers.canvas import health, writeback
 from integrations.providers.canvas.client import (
@@ -37,7 +36,7 @@ from integrations.providers.canvas.sync import (
     build_streams,
 )
 from integrations.registry import register
-from integrations.validation import validate_settings
+from integrations.validation import schema_problems
 
 if TYPE_CHECKING:
     from integrations.http.client import HttpClient
@@ -146,16 +145,10 @@ def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
 
     Each problem names the setting at fault.
     """
-    try:
-        cleaned = validate_settings(values, SETTINGS_SCHEMA)
-    except ValidationError as error:
-        return None, [
-            f"{name.removeprefix('settings.')}: {message}"
-            for name, messages in error.message_dict.items()
-            for message in messages
-        ]
+    cleaned, problems = schema_problems(values, SETTINGS_SCHEMA)
+    if cleaned is None:
+        return None, problems
 
-    problems: list[str] = []
     types = list(cleaned["enrollment_types"])
     if not types:
         problems.append("enrollment_types: list at least one role, e.g. ['student']")
@@ -225,21 +218,11 @@ class CanvasProvider(Provider):
 
     def validate_settings(self, settings: Any) -> None:
         """Raise ValidationError listing every problem, each naming its setting."""
-        _, problems = parse_settings(settings)
-        if problems:
-            raise ValidationError({"settings": problems})
+        refuse_bad_settings(parse_settings, settings)
 
     def config(self, integration: Integration) -> CanvasConfig:
         """Return the integration's checked settings or raise ConfigurationError."""
-        config, problems = parse_settings(integration.settings)
-        if config is None:
-            raise ConfigurationError(
-                f"Integration '{integration.name}' has invalid settings: "
-                + "; ".join(problems),
-                integration=integration.name,
-                details={"errors": problems},
-            )
-        return config
+        return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[CanvasStream]:
         """Return courses, assignments, enrollments and progress, in that order."""

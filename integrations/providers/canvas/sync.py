@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from integrations import errors
 from integrations.providers.base import Page, Stream
 from integrations.providers.canvas.client import API, CanvasApi, ListPage, seg
+from integrations.providers.items import ItemError, map_items, mapped_page
 from integrations.sync.lookahead import fetch_ahead
 
 if TYPE_CHECKING:
@@ -125,14 +126,6 @@ class CanvasConfig:
         if context.page_limit:
             return max(1, min(self.per_page, context.page_limit))
         return self.per_page
-
-
-class ItemError(Exception):
-    """One item cannot become a record; the sync records it and goes on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # --- Reading values ---------------------------------------------------------
@@ -355,32 +348,6 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def map_items(
-    items: list[Any], mapper: Any
-) -> tuple[list[Record], list[dict[str, Any]]]:
-    """Return the records ``mapper`` makes of ``items`` and a failure per bad item.
-
-    ``mapper(item)`` returns a record, or None for an item deliberately
-    skipped.
-    """
-    records: list[Record] = []
-    failures: list[dict[str, Any]] = []
-    for position, item in enumerate(items):
-        external_id = item.get("id") if isinstance(item, dict) else None
-        try:
-            if not isinstance(item, dict):
-                raise ItemError(f"item {position} of the page is not a JSON object")
-            record = mapper(item)
-        except ItemError as error:
-            failures.append(
-                {"external_id": str(external_id or ""), "reason": error.reason}
-            )
-            continue
-        if record is not None:
-            records.append(record)
-    return records, failures
-
-
 # --- Streams ----------------------------------------------------------------
 
 
@@ -401,21 +368,14 @@ class CanvasStream(Stream):
         failures: list[dict[str, Any]],
         next_cursor: dict[str, Any] | None,
     ) -> Page:
-        if failures:
-            logger.warning(
-                "canvas.sync.items_failed",
-                extra={
-                    "integration": context.integration.name,
-                    "stream": self.name,
-                    "failed": len(failures),
-                    "fetched": len(fetched.items),
-                },
-            )
-        return Page(
-            records=records,
-            next_cursor=next_cursor,
+        return mapped_page(
+            records,
+            failures,
             fetched=len(fetched.items),
-            failures=failures,
+            next_cursor=next_cursor,
+            event="canvas.sync.items_failed",
+            integration=context.integration.name,
+            stream=self.name,
         )
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
-
-from integrations.errors import ConfigurationError
 from integrations.providers.base import (
     AuthKind,
     CredentialField,
     HealthReport,
     Provider,
     SettingField,
+    config_of,
+    refuse_bad_settings,
 )
 from integrations.providers.moodle import writeback
 from integrations.providers.moodle.client import map_moodle_error
@@ -30,7 +29,7 @@ from integrations.providers.moodle.sync import (
 )
 from integrations.providers.moodle.token import connect
 from integrations.registry import register
-from integrations.validation import validate_settings
+from integrations.validation import schema_problems
 
 if TYPE_CHECKING:
     from integrations.http.client import HttpClient
@@ -93,16 +92,10 @@ SETTINGS_SCHEMA = (
 
 def parse_settings(values: Any) -> tuple[MoodleConfig | None, list[str]]:
     """Return the config the settings describe and every problem found."""
-    try:
-        cleaned = validate_settings(values, SETTINGS_SCHEMA)
-    except ValidationError as error:
-        return None, [
-            f"{name.removeprefix('settings.')}: {message}"
-            for name, messages in error.message_dict.items()
-            for message in messages
-        ]
+    cleaned, problems = schema_problems(values, SETTINGS_SCHEMA)
+    if cleaned is None:
+        return None, problems
 
-    problems: list[str] = []
     learner_roles = cleaned["learner_roles"]
     if not learner_roles or not all(
         isinstance(role, str) and role.strip() for role in learner_roles
@@ -172,9 +165,7 @@ class MoodleProvider(Provider):
 
     def validate_settings(self, settings: Any) -> None:
         """Raise ValidationError listing every problem, each naming its setting."""
-        _, problems = parse_settings(settings)
-        if problems:
-            raise ValidationError({"settings": problems})
+        refuse_bad_settings(parse_settings, settings)
 
     def write_back_enabled(self, integration: Integration) -> bool:
         """Only integrations with a write-back grade item receive pushes."""
@@ -183,15 +174,7 @@ class MoodleProvider(Provider):
 
     def config(self, integration: Integration) -> MoodleConfig:
         """Return the integration's checked settings or raise ConfigurationError."""
-        config, problems = parse_settings(integration.settings)
-        if config is None:
-            raise ConfigurationError(
-                f"Integration '{integration.name}' has invalid settings: "
-                + "; ".join(problems),
-                integration=integration.name,
-                details={"errors": problems},
-            )
-        return config
+        return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[Stream]:
         """Return courses, enrollments and progress, in that order."""

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
-
 from integrations.errors import ConfigurationError
 from integrations.http import auth as http_auth
 from integrations.providers.base import (
@@ -23,6 +21,8 @@ from integrations.providers.base import (
     HealthReport,
     Provider,
     SettingField,
+    config_of,
+    refuse_bad_settings,
 )
 from integrations.providers.rest.health import check_endpoint_health
 from integrations.providers.rest.sync import (
@@ -37,7 +37,7 @@ from integrations.providers.rest.sync import (
     query_params,
 )
 from integrations.registry import register
-from integrations.validation import validate_settings
+from integrations.validation import schema_problems
 
 if TYPE_CHECKING:
     from integrations.http.client import HttpClient
@@ -156,14 +156,9 @@ def parse_settings(values: Any) -> tuple[RestConfig | None, list[str]]:
 
     Each problem names the setting or path at fault.
     """
-    try:
-        cleaned = validate_settings(values, SETTINGS_SCHEMA)
-    except ValidationError as error:
-        return None, [
-            f"{name.removeprefix('settings.')}: {message}"
-            for name, messages in error.message_dict.items()
-            for message in messages
-        ]
+    cleaned, problems = schema_problems(values, SETTINGS_SCHEMA)
+    if cleaned is None:
+        return None, problems
 
     errors: list[str] = []
     auth = cleaned["auth"]
@@ -295,21 +290,11 @@ class RestProvider(Provider):
 
     def validate_settings(self, settings: Any) -> None:
         """Raise ValidationError listing every problem, each naming its path."""
-        _, errors = parse_settings(settings)
-        if errors:
-            raise ValidationError({"settings": errors})
+        refuse_bad_settings(parse_settings, settings)
 
     def config(self, integration: Integration) -> RestConfig:
         """Return the integration's checked settings or raise ConfigurationError."""
-        config, errors = parse_settings(integration.settings)
-        if config is None:
-            raise ConfigurationError(
-                f"Integration '{integration.name}' has invalid settings: "
-                + "; ".join(errors),
-                integration=integration.name,
-                details={"errors": errors},
-            )
-        return config
+        return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[RestStream]:
         """Return one stream per endpoint, course streams first."""
