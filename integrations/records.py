@@ -74,6 +74,45 @@ class ProgressRecord(TypedDict):
     remote_updated_at: NotRequired[datetime | None]
 
 
-Record = CourseRecord | AssignmentRecord | EnrollmentRecord | ProgressRecord
+class RepositoryRecord(TypedDict):
+    """A code repository (GitHub), normalized.
 
-RECORD_TYPES = ("course", "assignment", "enrollment", "progress")
+    ``readme`` is the README's text as stored, at most README_MAX_BYTES of
+    UTF-8 (``readme_truncated`` says whether it was cut); empty when the
+    repository has none; ``readme_read`` is False when it was not read.
+    """
+
+    type: Literal["repository"]
+    external_id: str
+    full_name: str
+    name: str
+    owner_login: str
+    description: NotRequired[str]
+    url: NotRequired[str]
+    default_branch: NotRequired[str]
+    visibility: NotRequired[str]
+    private: NotRequired[bool]
+    fork: NotRequired[bool]
+    archived: NotRequired[bool]
+    topics: NotRequired[list[str]]
+    language: NotRequired[str]
+    stargazers_count: NotRequired[int]
+    readme: NotRequired[str]
+    readme_truncated: NotRequired[bool]
+    readme_read: NotRequired[bool]
+    pushed_at: NotRequired[datetime | None]
+    remote_created_at: NotRequired[datetime | None]
+    remote_updated_at: NotRequired[datetime | None]
+
+
+Record = (
+    CourseRecord
+    | AssignmentRecord
+    | EnrollmentRecord
+    | ProgressRecord
+    | RepositoryRecord
+)
+
+RECORD_TYPES = ("course", "assignment", "enrollment", "progress", "repository")
+#: The most README bytes a repository row keeps (docs/providers/github.md).
+README_MAX_BYTES = 100 * 1024

@@ -21,7 +21,7 @@ from django.utils import timezone
 from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
-from portal.learning.models import Assignment, Course, Enrollment, Progress
+from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
 
 #: Portal fields each record type carries besides the common ones.
 RECORD_FIELDS: dict[str, tuple[str, ...]] = {
@@ -29,13 +29,45 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "assignment": ("title", "due_at", "points_possible"),
     "enrollment": ("role", "state"),
     "progress": ("percent", "grade", "completed_at"),
+    "repository": (
+        "full_name",
+        "name",
+        "owner_login",
+        "description",
+        "url",
+        "default_branch",
+        "visibility",
+        "private",
+        "fork",
+        "archived",
+        "topics",
+        "language",
+        "stargazers_count",
+        "readme",
+        "readme_truncated",
+        "readme_read",
+        "pushed_at",
+    ),
 }
 RECORD_MODELS: dict[str, type[models.Model]] = {
     "course": Course,
     "assignment": Assignment,
     "enrollment": Enrollment,
     "progress": Progress,
+    "repository": Repository,
 }
+#: Record types whose rows belong to a course (synced first).
+COURSE_CHILDREN = ("assignment", "enrollment", "progress")
+#: Text fields a record may give as None, stored as "".
+_BLANK_WHEN_NONE = (
+    "code",
+    "url",
+    "grade",
+    "description",
+    "default_branch",
+    "language",
+    "readme",
+)
 _COMMON_FIELDS = ("remote_created_at", "remote_updated_at")
 _MAX_FAILURE_SAMPLES = 20
 #: Rows whose external_id starts with this were created in the portal (for
@@ -127,15 +159,18 @@ def _model_values(record: Record, record_type: str) -> dict[str, Any]:
     for name in RECORD_FIELDS[record_type]:
         if name in record:
             values[name] = record[name]
-    for name in ("code", "url", "grade"):
+    for name in _BLANK_WHEN_NONE:
         if name in values and values[name] is None:
             values[name] = ""
+    if "topics" in values and values["topics"] is None:
+        values["topics"] = []
     if "url" in values:
         values["url"] = _safe_url(values["url"])
     if "state" in values and not values["state"]:
         values.pop("state")
-    if "role" in values and not values["role"]:
-        values.pop("role")
+    for name in ("role", "visibility", "stargazers_count"):
+        if name in values and values[name] in (None, ""):
+            values.pop(name)
     if "percent" in values:
         values["percent"] = _as_percent(values["percent"])
     return values
@@ -181,6 +216,7 @@ def store_page(
 
     parents = _load_parents(integration, record_type, records)
     learners = _load_learners(integration, record_type, records)
+    owner = _owner_relation(integration, record_type)
     external_ids = [str(record["external_id"]) for record in records]
     # No ordering: the models' default ORDER BY id makes the planner walk
     # the integration's whole index instead of the (integration,
@@ -212,6 +248,7 @@ def store_page(
             values = _model_values(record, record_type)
             _check_lengths(record_type, external_id, values)
             values.update(_relations(record, record_type, parents, learners))
+            values.update(owner)
         except (KeyError, ValueError) as error:
             result.fail(external_id, str(error))
             continue
@@ -259,7 +296,7 @@ def store_page(
 def _load_parents(
     integration: Integration, record_type: str, records: list[Record]
 ) -> dict[str, int]:
-    if record_type == "course":
+    if record_type not in COURSE_CHILDREN:
         return {}
     course_ids = {str(record.get("course_external_id", "")) for record in records}
     rows = Course.objects.filter(
@@ -280,7 +317,7 @@ def _load_learners(
 def _relations(
     record: Record, record_type: str, parents: dict[str, int], learners: dict[str, int]
 ) -> dict[str, Any]:
-    if record_type == "course":
+    if record_type not in COURSE_CHILDREN:
         return {}
     course_external_id = str(record.get("course_external_id", ""))
     if course_external_id not in parents:
@@ -297,6 +334,27 @@ def _relations(
             )
         relations["learner_id"] = learners[remote_user_id]
     return relations
+
+
+def _owner_relation(integration: Integration, record_type: str) -> dict[str, Any]:
+    """Return the learner a repository row belongs to: the connection's user.
+
+    A learner's own integration (``Integration.connection``) syncs that
+    learner's repositories; an admin's integration syncs nobody's.
+    """
+    if record_type != "repository":
+        return {}
+    connection_id = integration.connection_id
+    if connection_id is None:
+        return {"learner_id": None}
+    from portal.accounts.models import Connection
+
+    user_id = (
+        Connection.objects.filter(pk=connection_id)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return {"learner_id": user_id}
 
 
 def mark_missing_deleted(

@@ -8,8 +8,9 @@ engine, leases, runs and history are the same as for every integration;
 the provider's code does not know it works for a learner.
 
 Each service registers how its learner integration is made in
-:data:`LEARNER_SYNCS`; Canvas is the first. The providers of later issues
-(GitHub and GitLab repositories, YouTube playlists) add theirs here.
+:data:`LEARNER_SYNCS`: Canvas (the learner's courses) and GitHub (the
+learner's repositories). The providers of later issues (GitLab
+repositories, YouTube playlists) add theirs here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from django.db import transaction
 
 from integrations.models import Integration
+from portal.accounts import services
 from portal.accounts.models import Connection, ProviderApp
 from portal.learning.models import LearnerIdentity
 
@@ -56,8 +58,24 @@ def _configure_canvas(connection: Connection) -> tuple[str, dict[str, Any], str]
     return parent.base_url, settings, parent.schedule
 
 
+#: How often a learner's GitHub repositories are synced: every half hour,
+#: like the Canvas integrations of the examples. A pass costs one request
+#: per 100 repositories plus one per repository pushed to since the last.
+GITHUB_SCHEDULE = "*/30 * * * *"
+
+
+def _configure_github(connection: Connection) -> tuple[str, dict[str, Any], str]:
+    settings = {
+        # The learner's own repositories and those they were added to; an
+        # organization's many others are not their work.
+        "affiliation": ["owner", "collaborator"],
+    }
+    return services.github_api_url(), settings, GITHUB_SCHEDULE
+
+
 LEARNER_SYNCS: dict[str, LearnerSync] = {
     "canvas": LearnerSync("canvas", "canvas", _configure_canvas),
+    "github": LearnerSync("github", "github", _configure_github),
 }
 
 

@@ -99,6 +99,16 @@ def _allauth_adapter(provider: str) -> type:
     return {"github": GitHubOAuth2Adapter, "google": GoogleOAuth2Adapter}[provider]
 
 
+def github_api_url() -> str:
+    """Return GitHub's REST API root as allauth's GitHub provider computes it.
+
+    https://api.github.com, or ``<GITHUB_URL>/api/v3`` when
+    SOCIALACCOUNT_PROVIDERS["github"]["GITHUB_URL"] names a GitHub
+    Enterprise Server: the API the learner's token was issued for.
+    """
+    return _allauth_adapter("github").api_url.rstrip("/")
+
+
 def _canvas_base(app: ProviderApp) -> str:
     if app.integration is None or not app.integration.base_url:
         raise ConfigurationError(
@@ -141,8 +151,7 @@ def _revoke_canvas(app: ProviderApp, connection: Connection, token: str) -> None
 def _revoke_github(app: ProviderApp, connection: Connection, token: str) -> None:
     # Deleting the grant removes every token of this app for the user, which
     # is what disconnecting means (docs.github.com, "OAuth authorizations").
-    api = _allauth_adapter("github").api_url.rstrip("/")
-    url = f"{api}/applications/{app.client_id}/grant"
+    url = f"{github_api_url()}/applications/{app.client_id}/grant"
     auth = BasicAuth(app.client_id, app.secret.reveal())
     response = _send("DELETE", url, "github", auth=auth, json={"access_token": token})
     _check_revoked(response, "github")

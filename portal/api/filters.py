@@ -27,6 +27,8 @@ from portal.learning.models import (
     EnrollmentRole,
     EnrollmentState,
     Progress,
+    Repository,
+    RepositoryVisibility,
 )
 
 _MAX_ID = 2**63 - 1
@@ -229,6 +231,23 @@ class ProgressFilterSet(SyncedRecordFilterSet):
             "integration",
             "course",
             "learner",
+            "updated_since",
+            "include_deleted",
+        ]
+
+
+class RepositoryFilterSet(SyncedRecordFilterSet):
+    """Filters of /repositories/."""
+
+    learner = IdFilter(field_name="learner_id", label="Id of the learner (user).")
+    visibility = django_filters.ChoiceFilter(choices=RepositoryVisibility.choices)
+
+    class Meta:
+        model = Repository
+        fields = [
+            "integration",
+            "learner",
+            "visibility",
             "updated_since",
             "include_deleted",
         ]

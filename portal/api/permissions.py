@@ -20,6 +20,7 @@ from portal.learning.models import (
     Enrollment,
     EnrollmentState,
     Progress,
+    Repository,
 )
 
 
@@ -64,6 +65,19 @@ def visible_enrollments(
 
 def visible_progress(user: Any, queryset: QuerySet[Progress]) -> QuerySet[Progress]:
     """Cut ``queryset`` to ``user``'s own progress (staff: all)."""
+    if is_staff(user):
+        return queryset
+    return queryset.filter(learner=user)
+
+
+def visible_repositories(
+    user: Any, queryset: QuerySet[Repository]
+) -> QuerySet[Repository]:
+    """Cut ``queryset`` to the repositories of ``user``'s own integrations.
+
+    A repository's learner is the user of the connection its learner
+    integration syncs with (staff: all).
+    """
     if is_staff(user):
         return queryset
     return queryset.filter(learner=user)

@@ -22,7 +22,13 @@ from rest_framework.settings import api_settings
 
 from integrations.models import Integration, SyncRun
 from portal.api.models import ApiToken
-from portal.learning.models import Assignment, Course, Enrollment, Progress
+from portal.learning.models import (
+    Assignment,
+    Course,
+    Enrollment,
+    Progress,
+    Repository,
+)
 
 #: A user may hold this many API tokens at once.
 MAX_TOKENS_PER_USER = 50
@@ -209,6 +215,67 @@ class EnrollmentSerializer(SyncedRecordSerializer):
     class Meta:
         model = Enrollment
         fields = [*SYNCED_FIELDS, "course", "learner", "role", "state"]
+        read_only_fields = fields
+
+
+#: What a repository shows in lists; the detail adds its README.
+REPOSITORY_FIELDS = [
+    *SYNCED_FIELDS,
+    "learner",
+    "full_name",
+    "name",
+    "owner_login",
+    "description",
+    "url",
+    "default_branch",
+    "visibility",
+    "private",
+    "fork",
+    "archived",
+    "topics",
+    "language",
+    "stargazers_count",
+    "pushed_at",
+    "readme_truncated",
+]
+
+
+class RepositorySerializer(SyncedRecordSerializer):
+    """A code repository, as lists show it (without its README)."""
+
+    url = serializers.CharField(
+        read_only=True, help_text="The repository's page at its host; may be empty."
+    )
+    learner = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="The learner whose own integration synced it; null for an "
+        "admin's integration.",
+    )
+    topics = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Topic names, sorted."
+    )
+    readme_truncated = serializers.BooleanField(
+        read_only=True, help_text="Whether the README was cut at 100 kB."
+    )
+
+    class Meta:
+        model = Repository
+        fields = REPOSITORY_FIELDS
+        read_only_fields = fields
+
+
+class RepositoryDetailSerializer(RepositorySerializer):
+    """A code repository with its README's text."""
+
+    readme = serializers.CharField(
+        read_only=True,
+        help_text="The README's text (UTF-8, at most 100 kB); empty when the "
+        "repository has none or READMEs are not read.",
+    )
+
+    class Meta(RepositorySerializer.Meta):
+        fields = [*REPOSITORY_FIELDS, "readme"]
         read_only_fields = fields
 
 

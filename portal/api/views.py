@@ -26,7 +26,7 @@ from portal.api.exceptions import Conflict
 from portal.api.models import ApiToken
 from portal.events.outbox import emit
 from portal.events.writeback import queue_write_back
-from portal.learning.models import Assignment, Course, Enrollment, Progress
+from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,39 @@ class EnrollmentViewSet(
     def scope(self, queryset: QuerySet) -> QuerySet:
         """Cut to the user's own enrollments."""
         return permissions.visible_enrollments(self.request.user, queryset)
+
+
+class RepositoryViewSet(
+    ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Repositories: learners see those of their own integrations, staff all.
+
+    Lists leave the README out (up to 100 kB a row); the detail has it.
+    """
+
+    filterset_class = filters.RepositoryFilterSet
+    ordering_fields = {
+        "id": "id",
+        "full_name": "full_name",
+        "name": "name",
+        "pushed_at": "pushed_at",
+        "stargazers_count": "stargazers_count",
+        "updated_at": "updated_at",
+    }
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        """Return the detail serializer (with the README) for one repository."""
+        if self.action == "retrieve":
+            return serializers.RepositoryDetailSerializer
+        return serializers.RepositorySerializer
+
+    def base_queryset(self) -> QuerySet:
+        """Return repositories with their integration's name."""
+        return with_integration_name(Repository.objects.all())
+
+    def scope(self, queryset: QuerySet) -> QuerySet:
+        """Cut to the repositories of the user's own integrations."""
+        return permissions.visible_repositories(self.request.user, queryset)
 
 
 @extend_schema_view(

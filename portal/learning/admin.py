@@ -1,6 +1,6 @@
 """The admin of the learning records: read-mostly, since syncs own them.
 
-Courses, assignments, enrollments and progress are rewritten by the next sync
+Courses, assignments, enrollments, progress and repositories are rewritten by the next sync
 of their integration, so the admin shows them without letting anyone edit
 them. Learner identities decide whose records are whose; an admin may fix a
 wrong match.
@@ -20,6 +20,7 @@ from portal.learning.models import (
     Enrollment,
     LearnerIdentity,
     Progress,
+    Repository,
 )
 
 SYNCED_FIELDS = (
@@ -129,6 +130,40 @@ class ProgressAdmin(SyncedRecordAdmin):
     list_select_related = ("learner", "course", "integration")
     search_fields = ("learner__username", "learner__email", "course__title")
     fields = ("learner", "course", "percent", "grade", "completed_at", *SYNCED_FIELDS)
+
+
+@admin.register(Repository)
+class RepositoryAdmin(SyncedRecordAdmin):
+    """Repositories from GitHub integrations, learners' own and admins'."""
+
+    list_display = (
+        "full_name",
+        "learner",
+        "visibility",
+        "language",
+        "pushed_at",
+        "integration",
+    )
+    list_filter = ("visibility", "archived", "integration", DeletedListFilter)
+    list_select_related = ("learner", "integration")
+    search_fields = ("full_name", "description", "external_id", "learner__username")
+    fields = (
+        "full_name",
+        "learner",
+        "description",
+        "url",
+        "default_branch",
+        "visibility",
+        "fork",
+        "archived",
+        "topics",
+        "language",
+        "stargazers_count",
+        "pushed_at",
+        "readme_truncated",
+        "readme",
+        *SYNCED_FIELDS,
+    )
 
 
 @admin.register(LearnerIdentity)

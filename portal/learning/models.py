@@ -217,3 +217,68 @@ class Progress(SyncedRecord):
 
     def __str__(self) -> str:
         return f"{self.learner} {self.percent}% in {self.course}"
+
+
+class RepositoryVisibility(models.TextChoices):
+    """Who may see a repository at its host."""
+
+    PUBLIC = "public", "Public"
+    PRIVATE = "private", "Private"
+    INTERNAL = "internal", "Internal"
+
+
+class Repository(SyncedRecord):
+    """A code repository, e.g. one of a learner's GitHub repositories.
+
+    ``learner`` is the portal user whose own integration synced it (the
+    user of the integration's connection), like an enrollment's learner;
+    empty for repositories an admin's integration syncs.
+    """
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="repositories",
+    )
+    full_name = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    owner_login = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    default_branch = models.CharField(max_length=255, blank=True)
+    visibility = models.CharField(
+        max_length=20,
+        choices=RepositoryVisibility.choices,
+        default=RepositoryVisibility.PUBLIC,
+    )
+    private = models.BooleanField(default=False)
+    fork = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    topics = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=100, blank=True)
+    stargazers_count = models.PositiveIntegerField(default=0)
+    readme = models.TextField(
+        blank=True, help_text="The README's text, cut at 100 kB; empty if none."
+    )
+    readme_truncated = models.BooleanField(default=False)
+    readme_read = models.BooleanField(
+        default=False,
+        help_text="Whether the README was read (not while the integration's "
+        "readmes setting is off).",
+    )
+    pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_repository_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name

@@ -7,6 +7,9 @@ The world, by learner:
   ``dropped`` through an enrollment that is itself deleted.
 - learner B: enrolled in ``course_b`` and ``shared``; progress in both.
 - nobody is enrolled in ``lonely``.
+- repositories: two of learner A's (one of them deleted) from A's own
+  GitHub integration, one of learner B's from B's, and one from an admin's
+  GitHub integration, which belongs to no learner.
 
 Courses come from ``lms`` (a provider that can write back) except
 ``course_b``, which comes from ``moodle``.
@@ -35,6 +38,8 @@ from portal.learning.models import (
     Enrollment,
     EnrollmentRole,
     Progress,
+    Repository,
+    RepositoryVisibility,
 )
 
 WRITE_BACK_SLUG = "apitest-lms"
@@ -95,6 +100,9 @@ class World:
     progress_b: Progress
     progress_shared_a: Progress
     progress_shared_b: Progress
+    repository_a: Repository
+    repository_b: Repository
+    repository_admin: Repository
 
 
 def make_course(integration: Integration, external_id: str, **values: Any) -> Course:
@@ -142,6 +150,24 @@ def make_progress(course: Course, learner: Any, **values: Any) -> Progress:
     )
 
 
+def make_repository(
+    integration: Integration, external_id: str, learner: Any = None, **values: Any
+) -> Repository:
+    """Create a synced repository of ``learner`` (None: an admin's)."""
+    name = values.pop("name", f"repo-{external_id}")
+    owner = values.pop("owner_login", learner.username if learner else "school")
+    return Repository.objects.create(
+        integration=integration,
+        external_id=external_id,
+        learner=learner,
+        name=name,
+        owner_login=owner,
+        full_name=f"{owner}/{name}",
+        content_hash="h",
+        **values,
+    )
+
+
 @pytest.fixture
 def world(db, write_back_provider) -> World:
     """Create the two learners, staff, courses and their records."""
@@ -173,6 +199,31 @@ def world(db, write_back_provider) -> World:
     make_enrollment(deleted_course, learner_a)
     make_enrollment(dropped, learner_a, deleted_at=timezone.now())
 
+    github_a = Integration.objects.create(
+        name=f"learner-{learner_a.pk}-github", provider="github"
+    )
+    github_b = Integration.objects.create(
+        name=f"learner-{learner_b.pk}-github", provider="github"
+    )
+    github_school = Integration.objects.create(name="github-school", provider="github")
+    repository_a = make_repository(
+        github_a,
+        "9001",
+        learner_a,
+        topics=["python"],
+        stargazers_count=3,
+        readme="# A\n",
+    )
+    make_repository(github_a, "9002", learner_a, deleted_at=timezone.now())
+    repository_b = make_repository(
+        github_b,
+        "9101",
+        learner_b,
+        private=True,
+        visibility=RepositoryVisibility.PRIVATE,
+    )
+    repository_admin = make_repository(github_school, "9201")
+
     return World(
         lms=lms,
         moodle=moodle,
@@ -196,6 +247,9 @@ def world(db, write_back_provider) -> World:
         progress_b=make_progress(course_b, learner_b, percent=Decimal("70")),
         progress_shared_a=make_progress(shared, learner_a),
         progress_shared_b=make_progress(shared, learner_b, grade="B+"),
+        repository_a=repository_a,
+        repository_b=repository_b,
+        repository_admin=repository_admin,
     )
 
 

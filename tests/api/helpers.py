@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.learning.models import Assignment, Course, Enrollment, Progress
+from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
 
 RESOURCES = {
     "courses": Course,
     "assignments": Assignment,
     "enrollments": Enrollment,
     "progress": Progress,
+    "repositories": Repository,
 }
 ORDERINGS = {
     "courses": ["id", "title", "code", "state", "starts_at", "ends_at", "updated_at"],
     "assignments": ["id", "title", "due_at", "points_possible", "course", "updated_at"],
     "enrollments": ["id", "course", "learner", "role", "state", "updated_at"],
     "progress": ["id", "course", "learner", "percent", "completed_at", "updated_at"],
+    "repositories": [
+        "id",
+        "full_name",
+        "name",
+        "pushed_at",
+        "stargazers_count",
+        "updated_at",
+    ],
 }
 
 
@@ -37,6 +46,10 @@ def expected_ids(resource: str, user, *, include_deleted: bool = False) -> set[i
         return {row.pk for row in rows if row.pk in enrolled}
     if resource == "assignments":
         return {row.pk for row in rows if row.course_id in enrolled}
+    if resource == "repositories":
+        # Those the user's own learner integrations synced.
+        own = f"learner-{user.pk}-"
+        return {row.pk for row in rows if row.integration.name.startswith(own)}
     return {row.pk for row in rows if row.learner_id == user.pk}
 
 

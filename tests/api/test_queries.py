@@ -13,6 +13,7 @@ from tests.api.conftest import (
     make_course,
     make_enrollment,
     make_progress,
+    make_repository,
 )
 
 
@@ -29,6 +30,7 @@ def build(rows: int):
         make_assignment(course, f"a{number}")
         make_enrollment(course, learner)
         make_progress(course, learner)
+        make_repository(integration, f"r{number}", learner)
         ApiToken.objects.issue(learner, f"token {number}")
         ApiToken.objects.issue(staff, f"token {number}")
     return learner, staff
@@ -41,6 +43,7 @@ EXPECTED = {
     "assignments": 1,
     "enrollments": 1,
     "progress": 1,
+    "repositories": 1,
     "integrations": 2,
     "tokens": 1,
 }

@@ -37,12 +37,19 @@ def test_the_schema_covers_every_resource(schema):
         "assignments",
         "enrollments",
         "progress",
+        "repositories",
         "integrations",
         "sync-runs",
         "tokens",
     ):
         assert f"/api/v1/{resource}/" in paths
     assert "/api/v1/progress/{id}/" in paths
+    assert "/api/v1/repositories/{id}/" in paths
+    detail = schema["paths"]["/api/v1/repositories/{id}/"]["get"]["responses"]["200"]
+    ref = detail["content"]["application/json"]["schema"]["$ref"]
+    assert (
+        "readme" in schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+    )
     assert "/api/v1/integrations/{name}/" in paths
     assert set(schema["components"]["securitySchemes"]) == {"bearerAuth", "cookieAuth"}
 

@@ -12,13 +12,15 @@ from rest_framework import serializers as drf
 from integrations.models import SyncRun, SyncStatus
 from portal.api import serializers
 from portal.api.views import with_integration_name
-from portal.learning.models import Assignment, Course, Enrollment, Progress
+from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
 
 CASES = [
     (serializers.CourseSerializer, Course),
     (serializers.AssignmentSerializer, Assignment),
     (serializers.EnrollmentSerializer, Enrollment),
     (serializers.ProgressSerializer, Progress),
+    (serializers.RepositorySerializer, Repository),
+    (serializers.RepositoryDetailSerializer, Repository),
 ]
 
 

@@ -18,9 +18,27 @@ docs.github.com "Authorizing OAuth apps" and the troubleshooting pages:
 - The REST API at ``/`` (api.github.com) and at ``/api/v3`` (the layout
   allauth uses with ``GITHUB_URL``): ``GET /user``, ``GET /user/emails``
   (needs the ``user:email`` or ``user`` scope, else 404), ``GET /user/repos``
-  (private ones only with ``repo``) with ``Link`` pages (``per_page``
+  (private ones only with ``repo``; ``affiliation`` owner, collaborator,
+  organization_member and ``visibility`` all, public, private, a 422
+  "Validation Failed" for another value) with ``Link`` pages (``per_page``
   default 30, at most 100) and ``x-ratelimit-*`` headers; a bad token gets
-  401 ``{"message": "Bad credentials", ...}``.
+  401 ``{"message": "Bad credentials", ...}``. Repository JSON carries
+  ``topics`` ("Get a repository": topics come with the repository).
+- ``GET /orgs/{org}/repos`` ("List organization repositories"): ``type``
+  all, public, private, forks, sources, member; private ones only for
+  members with ``repo``; 404 for an organization that does not exist.
+- ``GET /repos/{owner}/{repo}/readme`` ("Get a repository README"): the
+  raw file with ``Accept: application/vnd.github.raw+json`` (or
+  ``application/vnd.github.raw``), else the content-file JSON with the
+  file base64-encoded in lines of 60 characters; 404 ``Not Found`` when the
+  repository has no README, and for a private repository the token may
+  not see (GitHub hides it rather than refusing). The raw answer's
+  Content-Type is assumed, not documented.
+- Rate limits ("Rate limits for the REST API", "Troubleshooting"): over
+  the hour's quota, 403 with ``x-ratelimit-remaining: 0`` and the reset
+  (:meth:`GitHubFake.exhaust_quota`); the secondary limit, 403 or 429 with
+  a message naming it and ``retry-after`` only when the test gives one
+  (:meth:`GitHubFake.trip_secondary_limit`).
 - ``DELETE /applications/{client_id}/grant`` and ``.../token`` with HTTP
   Basic client_id:client_secret and ``{"access_token": ...}``: 204, 422 for
   a body without ``access_token``. Assumed, not documented for DELETE: 404
@@ -30,12 +48,15 @@ docs.github.com "Authorizing OAuth apps" and the troubleshooting pages:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from tests.fakes.oauth import (
     AuthorizationServer,
@@ -58,6 +79,14 @@ AUTHORIZE_ERRORS_DOC = (
     f"{DOCS}/apps/managing-oauth-apps/troubleshooting-authorization-request-errors"
 )
 RATE_LIMIT_DOC = f"{DOCS}/rest/overview/rate-limits-for-the-rest-api"
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before "
+    "you try again. If you reach out to GitHub Support for help, please include "
+    "the request ID."
+)
+RAW_MEDIA_TYPES = ("application/vnd.github.raw+json", "application/vnd.github.raw")
+AFFILIATIONS = ("owner", "collaborator", "organization_member")
+ORG_TYPES = ("all", "public", "private", "forks", "sources", "member")
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 RATE_LIMIT = 5000
@@ -235,6 +264,13 @@ class GitHubFake(FakeServer):
         self.rate_limit = rate_limit
         self.emails: dict[str, list[dict[str, Any]]] = {}
         self.repos: dict[str, list[dict[str, Any]]] = {}
+        #: Organization login -> {"id", "members" (user ids), "repos"}.
+        self.orgs: dict[str, dict[str, Any]] = {}
+        #: Repository id -> README text (absent: the repository has none).
+        self.readmes: dict[int, str] = {}
+        #: Repository id -> ids of users added as collaborators.
+        self.collaborators: dict[int, set[str]] = {}
+        self._secondary: list[tuple[int, float | None]] = []
         self._used: Counter[str] = Counter()
         self._reset_at: dict[str, int] = {}
         self._data_lock = threading.RLock()
@@ -243,6 +279,16 @@ class GitHubFake(FakeServer):
             self.route("GET", f"{prefix}/user", self._user)
             self.route("GET", f"{prefix}/user/emails", self._emails)
             self.route("GET", f"{prefix}/user/repos", self._repos)
+            self.route(
+                "GET",
+                re.compile(rf"{prefix}/orgs/(?P<org>[^/]+)/repos"),
+                self._org_repos,
+            )
+            self.route(
+                "GET",
+                re.compile(rf"{prefix}/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/readme"),
+                self._readme,
+            )
             self.route(
                 "DELETE",
                 re.compile(
@@ -309,13 +355,94 @@ class GitHubFake(FakeServer):
         return record
 
     def add_repo(
-        self, user: OAuthUser, name: str, *, private: bool = False, **fields: Any
+        self,
+        user: OAuthUser,
+        name: str,
+        *,
+        private: bool = False,
+        readme: str | None = None,
+        collaborators: Iterable[OAuthUser] = (),
+        **fields: Any,
     ) -> dict[str, Any]:
-        """Add a repository the user owns (GitHub's Repository JSON); return it."""
+        """Add a repository the user owns (GitHub's Repository JSON); return it.
+
+        ``readme`` is its README's text (None: it has none); ``collaborators``
+        are users who were added to it.
+        """
+        repo = self._new_repo(self._owner(user), name, private, readme, fields)
+        with self._data_lock:
+            self.repos[str(user.id)].append(repo)
+            self.collaborators[repo["id"]] = {str(other.id) for other in collaborators}
+        return repo
+
+    def add_repos(self, user: OAuthUser, count: int, prefix: str = "repo") -> None:
+        """Add ``count`` public repositories named ``<prefix>-001`` and on."""
+        for number in range(1, count + 1):
+            self.add_repo(user, f"{prefix}-{number:03d}")
+
+    def remove_repo(self, full_name: str) -> None:
+        """Delete a repository (a user's or an organization's) by full name."""
+        with self._data_lock:
+            for listing in [*self.repos.values()] + [
+                org["repos"] for org in self.orgs.values()
+            ]:
+                for repo in list(listing):
+                    if repo["full_name"] == full_name:
+                        listing.remove(repo)
+                        self.readmes.pop(repo["id"], None)
+                        return
+        raise KeyError(full_name)
+
+    def add_org(
+        self, id: int, login: str, *, members: Iterable[OAuthUser] = ()
+    ) -> dict[str, Any]:
+        """Add an organization with ``members``; return its record."""
+        org = {
+            "id": id,
+            "login": login,
+            "members": {str(member.id) for member in members},
+            "repos": [],
+        }
+        with self._data_lock:
+            self.orgs[login.lower()] = org
+        return org
+
+    def add_org_repo(
+        self,
+        org: str,
+        name: str,
+        *,
+        private: bool = False,
+        readme: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a repository an organization owns; return it."""
+        record = self.orgs[org.lower()]
+        owner = {
+            "login": record["login"],
+            "id": record["id"],
+            "node_id": f"O_{record['id']}",
+            "html_url": f"https://github.com/{record['login']}",
+            "type": "Organization",
+            "site_admin": False,
+        }
+        repo = self._new_repo(owner, name, private, readme, fields)
+        with self._data_lock:
+            record["repos"].append(repo)
+        return repo
+
+    def _new_repo(
+        self,
+        owner: dict[str, Any],
+        name: str,
+        private: bool,
+        readme: str | None,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
         with self._data_lock:
             self._next_repo_id += 1
             repo_id = self._next_repo_id
-        full_name = f"{user.login}/{name}"
+        full_name = f"{owner['login']}/{name}"
         repo = {
             "id": repo_id,
             "node_id": f"R_{repo_id}",
@@ -323,25 +450,59 @@ class GitHubFake(FakeServer):
             "full_name": full_name,
             "private": private,
             "visibility": "private" if private else "public",
-            "owner": self._owner(user),
+            "owner": owner,
             "html_url": f"https://github.com/{full_name}",
             "description": None,
             "fork": False,
             "url": f"{self.url}/repos/{full_name}",
+            "language": None,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "forks_count": 0,
+            "open_issues_count": 0,
+            "archived": False,
+            "disabled": False,
+            "topics": [],
             "default_branch": "main",
             "created_at": "2025-01-01T00:00:00Z",
             "updated_at": "2025-01-01T00:00:00Z",
             "pushed_at": "2025-01-01T00:00:00Z",
         }
         repo.update(fields)
-        with self._data_lock:
-            self.repos[str(user.id)].append(repo)
+        if readme is not None:
+            with self._data_lock:
+                self.readmes[repo_id] = readme
         return repo
 
-    def add_repos(self, user: OAuthUser, count: int, prefix: str = "repo") -> None:
-        """Add ``count`` public repositories named ``<prefix>-001`` and on."""
-        for number in range(1, count + 1):
-            self.add_repo(user, f"{prefix}-{number:03d}")
+    def issue_token(self, user: OAuthUser, scopes: Iterable[str] = ("repo",)) -> str:
+        """Mint a token for ``user``, as a personal access token with ``scopes``."""
+        client = OAuthClient("personal-access-tokens", "", [])
+        record = self.oauth._new_access(client, user, list(scopes), None)
+        return record.token
+
+    # --- rate-limit switches ------------------------------------------------
+
+    def exhaust_quota(self, user: OAuthUser, *, reset_in: int = 3600) -> None:
+        """Spend the user's quota; it comes back ``reset_in`` seconds from now."""
+        key = str(user.id)
+        with self._data_lock:
+            self._used[key] = self.rate_limit
+            self._reset_at[key] = int(self.oauth.clock.now()) + reset_in
+
+    def set_remaining(self, user: OAuthUser, remaining: int) -> None:
+        """Leave ``remaining`` requests of the user's hour (from the next one)."""
+        key = str(user.id)
+        with self._data_lock:
+            if self._reset_at.get(key, 0) <= int(self.oauth.clock.now()):
+                self._reset_at[key] = int(self.oauth.clock.now()) + 3600
+            self._used[key] = self.rate_limit - remaining
+
+    def trip_secondary_limit(
+        self, times: int = 1, *, retry_after: float | None = None, status: int = 403
+    ) -> None:
+        """Answer the next ``times`` API requests with the secondary limit."""
+        with self._data_lock:
+            self._secondary.extend([(status, retry_after)] * times)
 
     # --- the API ------------------------------------------------------------
 
@@ -375,6 +536,22 @@ class GitHubFake(FakeServer):
             if not over:
                 self._used[key] += 1
             used, reset = self._used[key], self._reset_at[key]
+        secondary = None
+        if user is not None and not over:
+            with self._data_lock:
+                secondary = self._secondary.pop(0) if self._secondary else None
+        if secondary is not None:
+            status, retry_after = secondary
+            reply = Reply.json(
+                {
+                    "message": SECONDARY_LIMIT_MESSAGE,
+                    "documentation_url": f"{RATE_LIMIT_DOC}"
+                    "#about-secondary-rate-limits",
+                },
+                status,
+            )
+            if retry_after is not None:
+                reply.headers.append(("retry-after", f"{retry_after:g}"))
         if over:
             reply = Reply.json(
                 {
@@ -444,13 +621,38 @@ class GitHubFake(FakeServer):
         user, token, refusal = self._authenticate(request)
         if refusal is not None:
             return refusal
+        affiliation = (request.arg("affiliation") or ",".join(AFFILIATIONS)).split(",")
+        visibility = request.arg("visibility") or "all"
+        if not set(affiliation) <= set(AFFILIATIONS):
+            return self._scoped(_invalid("affiliation"), user, token)
+        if visibility not in ("all", "public", "private"):
+            return self._scoped(_invalid("visibility"), user, token)
         with_private = "repo" in self.oauth.scope_of(token)
+        me = str(user.id)
         with self._data_lock:
+            candidates = []
+            if "owner" in affiliation:
+                candidates += self.repos[me]
+            if "collaborator" in affiliation:
+                candidates += [
+                    repo
+                    for repos in self.repos.values()
+                    for repo in repos
+                    if me in self.collaborators.get(repo["id"], ())
+                ]
+            if "organization_member" in affiliation:
+                candidates += [
+                    repo
+                    for org in self.orgs.values()
+                    if me in org["members"]
+                    for repo in org["repos"]
+                ]
             items = sorted(
                 (
                     repo
-                    for repo in self.repos[str(user.id)]
-                    if with_private or not repo["private"]
+                    for repo in {repo["id"]: repo for repo in candidates}.values()
+                    if (with_private or not repo["private"])
+                    and visibility in ("all", repo["visibility"])
                 ),
                 # The docs: sort defaults to full_name.
                 key=lambda repo: repo["full_name"].lower(),
@@ -458,6 +660,110 @@ class GitHubFake(FakeServer):
         body, links = self._page(request, items)
         reply = Reply.json(body, headers={"Link": links} if links else None)
         return self._scoped(reply, user, token)
+
+    def _org_repos(self, request: RecordedRequest) -> Reply:
+        user, token, refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        kind = request.arg("type") or "all"
+        if kind not in ORG_TYPES:
+            return self._scoped(_invalid("type"), user, token)
+        with self._data_lock:
+            org = self.orgs.get(unquote(request.match.group("org")).lower())
+            if org is None:
+                return self._scoped(_not_found(), user, token)
+            member = str(user.id) in org["members"]
+            may_see_private = member and "repo" in self.oauth.scope_of(token)
+            items = [
+                repo
+                for repo in org["repos"]
+                if (may_see_private or not repo["private"])
+                and _org_type_matches(kind, repo, member)
+            ]
+        # "List organization repositories" sorts by created by default.
+        items.sort(key=lambda repo: (repo["created_at"], repo["id"]))
+        body, links = self._page(request, items)
+        reply = Reply.json(body, headers={"Link": links} if links else None)
+        return self._scoped(reply, user, token)
+
+    def _readme(self, request: RecordedRequest) -> Reply:
+        user, token, refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        owner = unquote(request.match.group("owner"))
+        name = unquote(request.match.group("repo"))
+        with self._data_lock:
+            repo = self._visible_repo(f"{owner}/{name}", user, token)
+            text = self.readmes.get(repo["id"]) if repo else None
+        if repo is None or text is None:
+            return self._scoped(_not_found(), user, token)
+        content = text.encode("utf-8")
+        accept = (request.header("Accept") or "").lower()
+        if any(media in accept for media in RAW_MEDIA_TYPES):
+            reply = Reply(
+                200,
+                content,
+                content_type="application/vnd.github.raw; charset=utf-8",
+            )
+            return self._scoped(reply, user, token)
+        return self._scoped(Reply.json(self._content_file(repo, content)), user, token)
+
+    def _visible_repo(
+        self, full_name: str, user: OAuthUser, token: str
+    ) -> dict[str, Any] | None:
+        """Return the repository if the token's user may read it (call locked)."""
+        wanted = full_name.lower()
+        me = str(user.id)
+        for owner_id, repos in self.repos.items():
+            for repo in repos:
+                if repo["full_name"].lower() != wanted:
+                    continue
+                allowed = owner_id == me or me in self.collaborators.get(repo["id"], ())
+                if not repo["private"]:
+                    return repo
+                return (
+                    repo if allowed and "repo" in self.oauth.scope_of(token) else None
+                )
+        for org in self.orgs.values():
+            for repo in org["repos"]:
+                if repo["full_name"].lower() != wanted:
+                    continue
+                if not repo["private"]:
+                    return repo
+                allowed = me in org["members"] and "repo" in self.oauth.scope_of(token)
+                return repo if allowed else None
+        return None
+
+    def _content_file(self, repo: dict[str, Any], content: bytes) -> dict[str, Any]:
+        """Return the content-file JSON of a README (base64 in 60-character lines)."""
+        encoded = base64.b64encode(content).decode("ascii")
+        lines = [encoded[i : i + 60] for i in range(0, len(encoded), 60)]
+        # Git's blob id: SHA-1 over a header and the bytes.
+        blob = b"blob %d\0" % len(content) + content
+        sha = hashlib.sha1(blob).hexdigest()  # noqa: S324
+        full_name, branch = repo["full_name"], repo["default_branch"]
+        api = f"{self.url}/repos/{full_name}"
+        html = f"https://github.com/{full_name}/blob/{branch}/README.md"
+        return {
+            "type": "file",
+            "encoding": "base64",
+            "size": len(content),
+            "name": "README.md",
+            "path": "README.md",
+            "content": "\n".join(lines) + "\n",
+            "sha": sha,
+            "url": f"{api}/contents/README.md?ref={branch}",
+            "git_url": f"{api}/git/blobs/{sha}",
+            "html_url": html,
+            "download_url": (
+                f"https://raw.githubusercontent.com/{full_name}/{branch}/README.md"
+            ),
+            "_links": {
+                "self": f"{api}/contents/README.md?ref={branch}",
+                "git": f"{api}/git/blobs/{sha}",
+                "html": html,
+            },
+        }
 
     def _page(
         self, request: RecordedRequest, items: list[dict[str, Any]]
@@ -542,6 +848,39 @@ class GitHubFake(FakeServer):
             "type": "User",
             "site_admin": False,
         }
+
+
+def _not_found() -> Reply:
+    return Reply.json(
+        {"message": "Not Found", "documentation_url": f"{DOCS}/rest"}, 404
+    )
+
+
+def _invalid(field: str) -> Reply:
+    """Return GitHub's 422 for a query parameter with a value it does not know."""
+    return Reply.json(
+        {
+            "message": "Validation Failed",
+            "errors": [{"resource": "Search", "field": field, "code": "invalid"}],
+            "documentation_url": f"{DOCS}/rest",
+        },
+        422,
+    )
+
+
+def _org_type_matches(kind: str, repo: dict[str, Any], member: bool) -> bool:
+    """Tell whether an organization's repository is of ``type`` ``kind``."""
+    if kind == "public":
+        return not repo["private"]
+    if kind == "private":
+        return repo["private"]
+    if kind == "forks":
+        return repo["fork"]
+    if kind == "sources":
+        return not repo["fork"]
+    if kind == "member":
+        return member
+    return True
 
 
 def _number(raw: str | None, default: int) -> int:

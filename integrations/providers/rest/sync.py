@@ -21,7 +21,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from integrations.http import pagination as http_pagination
 from integrations.providers.base import Page, Stream
-from integrations.records import RECORD_TYPES
 from integrations.redaction import is_sensitive_name
 
 if TYPE_CHECKING:
@@ -112,6 +111,9 @@ RECORD_FIELDS: dict[str, dict[str, FieldSpec]] = {
         "completed_at": FieldSpec("datetime", "completed_at"),
     },
 }
+
+#: The record types an endpoint may yield: the LMS ones, which have fields here.
+REST_RECORD_TYPES = tuple(RECORD_FIELDS)
 
 STATES_BY_RECORD_TYPE = {"course": COURSE_STATES, "enrollment": ENROLLMENT_STATES}
 
@@ -319,9 +321,9 @@ def _parse_endpoint(
     if path_problem:
         errors.append(f"{where}.path: {path_problem}")
     record_type = entry.get("record_type")
-    if record_type not in RECORD_TYPES:
+    if record_type not in REST_RECORD_TYPES:
         errors.append(
-            f"{where}.record_type: expected one of {', '.join(RECORD_TYPES)}, "
+            f"{where}.record_type: expected one of {', '.join(REST_RECORD_TYPES)}, "
             f"got {_describe(record_type)}"
         )
         record_type = None
