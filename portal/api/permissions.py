@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from rest_framework import permissions
 from rest_framework.request import Request
 
+from integrations.models import Integration
 from portal.learning.models import (
     Assignment,
     Course,
@@ -81,6 +82,20 @@ def visible_repositories(
     if is_staff(user):
         return queryset
     return queryset.filter(learner=user)
+
+
+def visible_integrations(
+    user: Any, queryset: QuerySet[Integration]
+) -> QuerySet[Integration]:
+    """Cut ``queryset`` to the school's integrations and ``user``'s own.
+
+    A learner integration (one that syncs with a learner's connection) is
+    that learner's business: its name carries their user id, and its health
+    tells whether their account works. Staff see all.
+    """
+    if is_staff(user):
+        return queryset
+    return queryset.filter(Q(connection__isnull=True) | Q(connection__user=user))
 
 
 def reportable_courses(user: Any) -> QuerySet[Course]:

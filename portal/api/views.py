@@ -383,11 +383,12 @@ class IntegrationViewSet(
     default_ordering = "name"
 
     def get_queryset(self) -> QuerySet:
-        """Return every integration with its latest sync run prefetched."""
+        """Return the integrations the user may see, latest sync run prefetched."""
         latest = SyncRun.objects.order_by("-created_at", "-id")
-        return Integration.objects.prefetch_related(
+        queryset = Integration.objects.prefetch_related(
             Prefetch("sync_runs", queryset=latest[:1], to_attr="latest_runs")
         )
+        return permissions.visible_integrations(self.request.user, queryset)
 
 
 class SyncRunViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

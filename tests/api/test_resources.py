@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.utils import timezone
 
 from integrations.models import (
@@ -14,6 +15,7 @@ from integrations.models import (
     SyncRun,
     SyncStatus,
 )
+from portal.accounts.models import Connection
 from portal.learning.models import Course, Enrollment, Progress
 from tests.api.conftest import make_course
 
@@ -264,3 +266,33 @@ def test_a_course_the_learner_is_enrolled_in_twice_is_listed_once(world, client_
 
     assert ids.count(world.course_a.pk) == 1
     assert extra.pk not in ids
+
+
+def test_learners_see_the_schools_integrations_and_their_own_only(world, client_for):
+    def learner_integration(user) -> Integration:
+        account = SocialAccount.objects.create(
+            user=user, provider="github", uid=str(user.pk)
+        )
+        connection = Connection.objects.create(
+            user=user, social_account=account, provider="github", uid=str(user.pk)
+        )
+        return Integration.objects.create(
+            name=f"own-{user.pk}-github", provider="github", connection=connection
+        )
+
+    own = learner_integration(world.learner_a)
+    other = learner_integration(world.learner_b)
+
+    names = {
+        row["name"]
+        for row in client_for(world.learner_a)
+        .get("/api/v1/integrations/")
+        .json()["results"]
+    }
+    hidden = client_for(world.learner_a).get(f"/api/v1/integrations/{other.name}/")
+    staff = client_for(world.staff).get(f"/api/v1/integrations/{other.name}/")
+
+    assert own.name in names and "lms-main" in names
+    assert other.name not in names
+    assert hidden.status_code == 404
+    assert staff.status_code == 200
