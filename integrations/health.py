@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from django.db import transaction
+
 from integrations import errors
 from integrations.models import HealthCheckResult, HealthStatus, Integration
 from integrations.providers.base import HealthReport, StreamContext
@@ -26,6 +28,7 @@ from integrations.sync.upsert import (
     live_count,
     record_hash,
 )
+from portal.events import domain as domain_events
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +44,27 @@ def check_health(integration: Integration) -> HealthCheckResult:
     report = _probe(integration)
     latency_ms = int((time.monotonic() - started) * 1000)
 
-    result = HealthCheckResult.objects.create(
-        integration=integration,
-        status=report.status,
-        latency_ms=latency_ms,
-        error=redact_text(report.error)[:2000],
-        details=report.details,
-    )
-    Integration.objects.filter(pk=integration.pk).update(
-        health_status=result.status,
-        health_error=result.error,
-        health_checked_at=result.checked_at,
-    )
+    with transaction.atomic():
+        previous = (
+            Integration.objects.filter(pk=integration.pk)
+            .values_list("health_status", flat=True)
+            .first()
+        )
+        result = HealthCheckResult.objects.create(
+            integration=integration,
+            status=report.status,
+            latency_ms=latency_ms,
+            error=redact_text(report.error)[:2000],
+            details=report.details,
+        )
+        Integration.objects.filter(pk=integration.pk).update(
+            health_status=result.status,
+            health_error=result.error,
+            health_checked_at=result.checked_at,
+        )
+        domain_events.health_changed(
+            integration, previous or "", result.status, result.error
+        )
     integration.health_status = result.status
     integration.health_error = result.error
     integration.health_checked_at = result.checked_at

@@ -53,6 +53,7 @@ MAINTENANCE_TASKS = {
     "integrations: reap expired runs": "integrations.reap_expired_runs",
     "integrations: sweep due runs": "integrations.sweep_due_runs",
     "events: push due write-backs": "events.sweep_write_backs",
+    "events: dispatch and deliver": "events.sweep_deliveries",
 }
 
 

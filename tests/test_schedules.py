@@ -240,6 +240,7 @@ def test_maintenance_tasks_are_created_once(settings):
 
     tasks = PeriodicTask.objects.filter(name__in=schedules.MAINTENANCE_TASKS)
     assert sorted(task.task for task in tasks) == [
+        "events.sweep_deliveries",
         "events.sweep_write_backs",
         "integrations.reap_expired_runs",
         "integrations.sweep_due_runs",
@@ -274,6 +275,6 @@ def test_migrate_registers_the_maintenance_tasks():
 
     call_command("migrate", verbosity=0)
 
-    assert (
-        PeriodicTask.objects.filter(name__in=schedules.MAINTENANCE_TASKS).count() == 3
-    )
+    assert PeriodicTask.objects.filter(
+        name__in=schedules.MAINTENANCE_TASKS
+    ).count() == len(schedules.MAINTENANCE_TASKS)

@@ -81,6 +81,35 @@ class HealthReport:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SinkMessage:
+    """One event, rendered for a sink, as :meth:`Provider.deliver` receives it.
+
+    ``key`` is the delivery's idempotency key: the same event to the same
+    sink always has the same key, so a sink (or a human) can spot a repeat.
+    ``text`` is the routing rule's template rendered with the event.
+    """
+
+    key: str
+    kind: str
+    subject: str
+    text: str
+    occurred_at: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DeliveryResult:
+    """What a sink answered to one batch: how many messages it accepted.
+
+    A batch is accepted whole or not at all: a sink that cannot take a
+    message raises one of the typed errors instead of returning.
+    """
+
+    delivered: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 class Stream:
     """A kind of record a provider can sync, page by page."""
 
@@ -133,6 +162,10 @@ class Provider:
     supports_webhooks: ClassVar[bool] = False
     supports_sink: ClassVar[bool] = False
     supports_write_back: ClassVar[bool] = False
+    #: Sinks (``supports_sink``): the most messages one ``deliver`` call
+    #: takes, and whether a subject's events must arrive in order.
+    max_batch: ClassVar[int] = 1
+    ordered: ClassVar[bool] = False
 
     def validate_settings(self, settings: dict[str, Any]) -> None:
         """Check settings beyond the schema's types; raise ValidationError.
@@ -179,6 +212,18 @@ class Provider:
         summary of what was done (no secrets) and raise the typed errors.
         """
         raise NotImplementedError(f"{self.slug} cannot write progress back")
+
+    def deliver(
+        self, integration: Integration, messages: Sequence[SinkMessage]
+    ) -> DeliveryResult:
+        """Send up to ``max_batch`` rendered events to the sink in one go.
+
+        Sinks (``supports_sink``) override this. Accept the whole batch and
+        return, or raise the typed errors of integrations.errors: retryable
+        ones (``TransientError``, ``RateLimited`` with ``retry_at``) are
+        tried again later, the others park the batch as dead.
+        """
+        raise NotImplementedError(f"{self.slug} cannot deliver events")
 
     def stream(self, integration: Integration, name: str) -> Stream:
         """Return the stream called ``name`` or raise KeyError naming the choices."""

@@ -31,6 +31,7 @@ from integrations.sync.upsert import (
     mark_missing_deleted,
     store_page,
 )
+from portal.events import domain as domain_events
 
 logger = logging.getLogger(__name__)
 
@@ -424,14 +425,17 @@ def _finish_pass(
 
 
 def _fail(run: SyncRun, code: str, summary: str, log_context: dict) -> None:
-    SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
-        status=SyncStatus.FAILED,
-        error_code=code[:50],
-        error_summary=redact_text(summary)[:2000],
-        finished_at=timezone.now(),
-        lease_owner="",
-        lease_expires_at=None,
-    )
+    with transaction.atomic():
+        failed = SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.FAILED,
+            error_code=code[:50],
+            error_summary=redact_text(summary)[:2000],
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        if failed:
+            domain_events.sync_failed(run, run.integration, code, summary)
     logger.warning("sync.run.failed", extra={**log_context, "error_code": code})
 
 
@@ -463,8 +467,17 @@ def _requeue_after_rate_limit(
 
 
 def _mark_unhealthy(integration: Integration, reason: str) -> None:
-    Integration.objects.filter(pk=integration.pk).update(
-        health_status=HealthStatus.UNHEALTHY,
-        health_error=redact_text(reason)[:2000],
-        health_checked_at=timezone.now(),
-    )
+    with transaction.atomic():
+        previous = (
+            Integration.objects.filter(pk=integration.pk)
+            .values_list("health_status", flat=True)
+            .first()
+        )
+        Integration.objects.filter(pk=integration.pk).update(
+            health_status=HealthStatus.UNHEALTHY,
+            health_error=redact_text(reason)[:2000],
+            health_checked_at=timezone.now(),
+        )
+        domain_events.health_changed(
+            integration, previous or "", HealthStatus.UNHEALTHY, reason
+        )

@@ -24,6 +24,7 @@ from integrations.sync.engine import (
     ProgressCallback,
     execute_runs_in_process,
 )
+from portal.events import domain as domain_events
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +293,9 @@ def reap_expired_runs(integration: Integration | None = None) -> list[SyncRun]:
                 continue
             leases.release(run.integration_id, run.lease_owner)
             if run.attempts >= MAX_ATTEMPTS:
+                domain_events.sync_failed(
+                    run, run.integration, "worker_lost", "The worker stopped too often."
+                )
                 logger.warning(
                     "sync.run.gave_up",
                     extra={"integration": run.integration.name, "run_id": run.pk},

@@ -1,4 +1,4 @@
-"""Admin pages of the event log and the write-back queue."""
+"""Admin pages of the event log, routing rules, deliveries and write-backs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from portal.events.models import Event, WriteBack, WriteBackStatus
+from portal.events import delivery as deliveries
+from portal.events.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    RoutingRule,
+    SinkState,
+    WriteBack,
+    WriteBackStatus,
+)
 from portal.events.writeback import replay
 
 
@@ -18,7 +27,7 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("subject",)
     date_hierarchy = "occurred_at"
-    readonly_fields = ("kind", "subject", "payload", "occurred_at")
+    readonly_fields = ("kind", "subject", "payload", "occurred_at", "dispatched_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -61,3 +70,66 @@ class WriteBackAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"{replayed} write-back(s) queued again.", messages.SUCCESS
         )
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Which event kinds go to which sink, and the message template."""
+
+    list_display = ("name", "sink", "event_kinds", "enabled", "updated_at")
+    list_filter = ("enabled", "sink")
+    search_fields = ("name", "event_kinds")
+    list_select_related = ("sink",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Events on their way to sinks; dead ones show their error and replay."""
+
+    list_display = (
+        "id",
+        "event",
+        "sink",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "error_code",
+        "updated_at",
+    )
+    list_filter = ("status", "sink", "error_code")
+    search_fields = ("idempotency_key", "subject")
+    list_select_related = ("event", "sink")
+    readonly_fields = [field.name for field in Delivery._meta.fields]
+    actions = ["replay_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Replay selected deliveries", permissions=["change"])
+    def replay_selected(
+        self, request: HttpRequest, queryset: QuerySet[Delivery]
+    ) -> None:
+        """Queue dead or failed deliveries again, one or many at once."""
+        pending = queryset.filter(
+            status__in=(DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+        ).select_related("rule", "event")
+        replayed = sum(1 for delivery in pending if deliveries.replay(delivery))
+        skipped = queryset.count() - replayed
+        self.message_user(
+            request,
+            f"{replayed} delivery(ies) queued again; {skipped} skipped (not dead or "
+            "failed, or the template still fails).",
+            messages.SUCCESS if replayed else messages.WARNING,
+        )
+
+
+@admin.register(SinkState)
+class SinkStateAdmin(admin.ModelAdmin):
+    """Each sink's standing: broken flag with its reason, rate-limit pause."""
+
+    list_display = ("sink", "broken", "consecutive_dead", "paused_until", "updated_at")
+    list_filter = ("broken",)
+    readonly_fields = [field.name for field in SinkState._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,308 @@
+"""Deliver events to sinks in batches, with retries, leases and dead letters.
+
+A worker claims up to the sink's ``max_batch`` due deliveries with a lease,
+hands them to the provider's ``deliver`` in one call and records the
+outcome. Retryable failures wait in ``next_attempt_at`` (never a broker
+countdown); after the last retry, or on a failure retrying cannot fix, a
+delivery is dead until an admin replays it. A worker that dies mid-batch
+leaves its lease to expire; the sweeper puts the batch back. Delivery is
+at-least-once: a batch the sink took just before the worker died is sent
+again, with the same idempotency keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations import errors
+from integrations.models import Integration
+from integrations.providers.base import SinkMessage
+from integrations.redaction import redact_text
+from integrations.registry import UnknownProvider, get_provider
+from portal.events import sinkstate
+from portal.events.models import Delivery, DeliveryStatus, SinkState
+from portal.events.routing import dispatch_events, render_message
+
+logger = logging.getLogger(__name__)
+
+#: Waits before the retries of a failed delivery; after the last, dead.
+RETRY_DELAYS = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=6),
+)
+#: A batch "delivering" this long lost its worker and is put back.
+LEASE = timedelta(minutes=2)
+#: Batches one task sends before it leaves the rest to the next task.
+BATCHES_PER_TASK = 20
+#: Statuses that hold a later event of the same subject back (ordered sinks).
+UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING, DeliveryStatus.FAILED)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=DeliveryStatus.PENDING) | Q(
+        status=DeliveryStatus.FAILED, next_attempt_at__lte=now
+    )
+
+
+def claim_batch(sink: Integration, owner: str, max_batch: int, ordered: bool) -> list:
+    """Lease up to ``max_batch`` due deliveries of ``sink``, oldest event first.
+
+    For an ordered sink a delivery is taken only when every unfinished
+    delivery of an earlier event of its subject is in the same batch.
+    """
+    now = timezone.now()
+    state = SinkState.objects.filter(sink=sink).first()
+    if state is not None and state.paused_until and state.paused_until > now:
+        return []
+    candidates = list(
+        Delivery.objects.filter(_due(now), sink=sink).order_by("event_id")[
+            : max_batch * 5
+        ]
+    )
+    chosen = (
+        _in_order(sink, candidates, max_batch) if ordered else candidates[:max_batch]
+    )
+    if not chosen:
+        return []
+
+    ids = [delivery.pk for delivery in chosen]
+    Delivery.objects.filter(_due(now), pk__in=ids).update(
+        status=DeliveryStatus.DELIVERING,
+        attempts=F("attempts") + 1,
+        lease_owner=owner,
+        lease_expires_at=now + LEASE,
+        next_attempt_at=None,
+    )
+    return list(
+        Delivery.objects.filter(
+            pk__in=ids, status=DeliveryStatus.DELIVERING, lease_owner=owner
+        )
+        .select_related("event")
+        .order_by("event_id")
+    )
+
+
+def _in_order(sink: Integration, candidates: list, max_batch: int) -> list:
+    subjects = {delivery.subject for delivery in candidates if delivery.subject}
+    earlier: dict[str, list[int]] = {}
+    for subject, event_id in (
+        Delivery.objects.filter(sink=sink, subject__in=subjects, status__in=UNFINISHED)
+        .order_by("event_id")
+        .values_list("subject", "event_id")
+    ):
+        earlier.setdefault(subject, []).append(event_id)
+
+    chosen: list = []
+    taken: set[int] = set()
+    for delivery in candidates:
+        before = [
+            event_id
+            for event_id in earlier.get(delivery.subject, [])
+            if event_id < delivery.event_id
+        ]
+        if delivery.subject and any(event_id not in taken for event_id in before):
+            continue
+        chosen.append(delivery)
+        taken.add(delivery.event_id)
+        if len(chosen) == max_batch:
+            break
+    return chosen
+
+
+def messages_for(batch: list[Delivery]) -> list[SinkMessage]:
+    """Return what the provider is given for a claimed batch."""
+    return [
+        SinkMessage(
+            key=delivery.idempotency_key,
+            kind=delivery.event.kind,
+            subject=delivery.subject,
+            text=delivery.message,
+            occurred_at=delivery.event.occurred_at.isoformat(),
+            payload=delivery.event.payload,
+        )
+        for delivery in batch
+    ]
+
+
+def send_batch(sink: Integration, batch: list[Delivery]) -> None:
+    """Hand a claimed batch to its sink and record what happened."""
+    log_context = {"integration": sink.name, "batch": len(batch)}
+    try:
+        provider = get_provider(sink.provider)
+        provider.deliver(sink, messages_for(batch))
+    except errors.IntegrationError as error:
+        record_failure(sink, batch, error)
+    except UnknownProvider as error:
+        failure = errors.ConfigurationError(str(error), integration=sink.name)
+        record_failure(sink, batch, failure)
+    except Exception as error:
+        logger.exception("events.delivery.crashed", extra=log_context)
+        failure = errors.TransientError(f"Internal error: {type(error).__name__}")
+        record_failure(sink, batch, failure)
+    else:
+        record_success(sink, batch)
+        logger.info("events.delivery.delivered", extra=log_context)
+
+
+def deliver_due(sink: Integration, owner: str) -> int:
+    """Send the sink's due deliveries batch by batch; return how many arrived."""
+    try:
+        provider = get_provider(sink.provider)
+    except UnknownProvider:
+        logger.warning("events.delivery.unknown_sink", extra={"integration": sink.name})
+        return 0
+    if not provider.supports_sink or not sink.enabled:
+        return 0
+
+    delivered = 0
+    for _ in range(BATCHES_PER_TASK):
+        batch = claim_batch(sink, owner, max(provider.max_batch, 1), provider.ordered)
+        if not batch:
+            break
+        send_batch(sink, batch)
+        arrived = Delivery.objects.filter(
+            pk__in=[delivery.pk for delivery in batch], status=DeliveryStatus.DELIVERED
+        ).count()
+        delivered += arrived
+        if arrived < len(batch):
+            # The sink is failing: the rest waits for its retry time.
+            break
+    return delivered
+
+
+def record_success(sink: Integration, batch: list[Delivery]) -> None:
+    """Mark a batch delivered and tell the sink's state it works."""
+    now = timezone.now()
+    with transaction.atomic():
+        Delivery.objects.filter(
+            pk__in=[delivery.pk for delivery in batch], status=DeliveryStatus.DELIVERING
+        ).update(
+            status=DeliveryStatus.DELIVERED,
+            delivered_at=now,
+            error_code="",
+            error="",
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        sinkstate.record_delivered(sink)
+
+
+def record_failure(
+    sink: Integration, batch: list[Delivery], error: errors.IntegrationError
+) -> None:
+    """Schedule a retry of a failed batch, or make it dead after the last."""
+    retry_at = getattr(error, "retry_at", None)
+    rate_limited = isinstance(error, errors.RateLimited)
+    message = redact_text(str(error))[:2000]
+    dead = 0
+    with transaction.atomic():
+        for delivery in batch:
+            status, next_at, attempts = _after_failure(delivery, error, retry_at)
+            dead += status == DeliveryStatus.DEAD
+            Delivery.objects.filter(
+                pk=delivery.pk, status=DeliveryStatus.DELIVERING
+            ).update(
+                status=status,
+                next_attempt_at=next_at,
+                attempts=attempts,
+                error_code=error.code[:50],
+                error=message,
+                lease_owner="",
+                lease_expires_at=None,
+            )
+        if rate_limited:
+            sinkstate.pause(sink, retry_at or timezone.now() + RETRY_DELAYS[0])
+        if dead:
+            sinkstate.record_dead(sink, dead, error)
+    logger.warning(
+        "events.delivery.failed",
+        extra={
+            "integration": sink.name,
+            "batch": len(batch),
+            "dead": dead,
+            "error_code": error.code,
+        },
+    )
+
+
+def _after_failure(
+    delivery: Delivery, error: errors.IntegrationError, retry_at: datetime | None
+) -> tuple[str, datetime | None, int]:
+    attempts = delivery.attempts
+    if isinstance(error, errors.RateLimited):
+        # The sink asked to wait: the attempt does not count against retries.
+        attempts = max(attempts - 1, 0)
+        return (
+            DeliveryStatus.FAILED,
+            retry_at or timezone.now() + RETRY_DELAYS[0],
+            attempts,
+        )
+    if not error.retryable or attempts > len(RETRY_DELAYS):
+        return DeliveryStatus.DEAD, None, attempts
+    return DeliveryStatus.FAILED, timezone.now() + RETRY_DELAYS[attempts - 1], attempts
+
+
+def replay(delivery: Delivery) -> bool:
+    """Queue a dead or failed delivery again from scratch (admin action)."""
+    message = delivery.message
+    if delivery.error_code == "template_error" and delivery.rule is not None:
+        try:
+            message = render_message(delivery.rule, delivery.event)
+        except Exception:
+            return False
+    replayed = Delivery.objects.filter(
+        pk=delivery.pk, status__in=(DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+    ).update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=None,
+        message=message,
+        error_code="",
+        error="",
+    )
+    if replayed:
+        transaction.on_commit(lambda: send_to_workers([delivery.sink_id]))
+    return replayed == 1
+
+
+def recover_expired_leases() -> int:
+    """Put back batches whose worker died (lease expired); return how many rows."""
+    return Delivery.objects.filter(
+        status=DeliveryStatus.DELIVERING, lease_expires_at__lt=timezone.now()
+    ).update(status=DeliveryStatus.PENDING, lease_owner="", lease_expires_at=None)
+
+
+def sinks_with_due_work() -> list[int]:
+    """Return the sinks that have deliveries due now."""
+    return sorted(
+        set(
+            Delivery.objects.filter(_due(timezone.now()))
+            .values_list("sink_id", flat=True)
+            .distinct()
+        )
+    )
+
+
+def sweep() -> list[int]:
+    """Dispatch new events, recover lost batches; return the sinks with work."""
+    dispatch_events()
+    recovered = recover_expired_leases()
+    if recovered:
+        logger.warning("events.delivery.leases_recovered", extra={"count": recovered})
+    return sinks_with_due_work()
+
+
+def send_to_workers(sink_ids: list[int]) -> None:
+    """Send one delivery task per sink to the workers."""
+    from portal.events.tasks import deliver_to_sink
+
+    for sink_id in sink_ids:
+        deliver_to_sink.delay(sink_id)

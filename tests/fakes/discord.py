@@ -1,0 +1,161 @@
+"""A fake Discord webhook on loopback, answering as Discord documents.
+
+Built on :class:`tests.fakes.server.FakeServer`. What it reproduces, from
+discord.com/developers/docs "Execute Webhook", "Embed Limits" and "Rate
+Limits" (and the answers several client libraries' tests record):
+
+- ``POST /api/webhooks/{id}/{token}``: a body needs ``content`` or
+  ``embeds``; at most 10 embeds; embed title 256, description 4096,
+  footer text 2048 and 6000 characters over all embeds. A message over a
+  limit is refused whole: 400 ``{"code": 50035, "message": "Invalid Form
+  Body", "errors": {"embeds": {"0": {"description": {"_errors": [...]}}}}}``.
+  ``?wait=true`` answers 200 and the saved message (with an ``id``);
+  without it, 204 and no body.
+- ``GET /api/webhooks/{id}/{token}``: the webhook object (no message
+  posted), the call the provider's health check makes.
+- A wrong token: 401 ``{"message": "Invalid Webhook Token", "code":
+  50027}``; a deleted webhook (:meth:`DiscordFake.delete_webhook`): 404
+  ``{"message": "Unknown Webhook", "code": 10015}``.
+- :meth:`DiscordFake.rate_limit`: 429 ``{"message": "You are being rate
+  limited.", "retry_after": <float seconds>, "global": false}``, with a
+  ``Retry-After`` header only when asked (Discord sends one too; the body
+  is the precise value). discord/discord-api-docs#4722 reports
+  milliseconds from an old API version; v10 documents seconds.
+- :meth:`DiscordFake.fail` answers 5xx the next ``n`` times.
+
+Every saved message is kept in ``messages``; ``delivered_keys()`` reads the
+portal's idempotency keys from the embed footers, so tests can tell a
+lost or duplicated event.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
+
+WEBHOOK_ID = "112233445566778899"
+WEBHOOK_TOKEN = "fake-discord-webhook-token-Abc123"
+_PATH = re.compile(r"/api/webhooks/(?P<id>\d+)/(?P<token>[\w\-]+)")
+LIMITS = {"title": 256, "description": 4096}
+MAX_FOOTER = 2048
+MAX_EMBEDS = 10
+MAX_TOTAL = 6000
+
+
+class DiscordFake(FakeServer):
+    """One Discord webhook, its saved messages and switchable failures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[dict[str, Any]] = []
+        self.deleted = False
+        self._scripted: list[Reply] = []
+        self._script_lock = threading.Lock()
+        self.route("POST", _PATH, self._execute)
+        self.route("GET", _PATH, self._get)
+
+    @property
+    def webhook_url(self) -> str:
+        """Return the webhook URL an admin would paste (a secret)."""
+        return self.url_for(f"/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}")
+
+    def delete_webhook(self) -> None:
+        """Delete the webhook: every call answers 404 Unknown Webhook."""
+        self.deleted = True
+
+    def rate_limit(self, retry_after: float, *, header: bool = False) -> None:
+        """Answer the next execute with 429 and ``retry_after`` seconds."""
+        headers = {"Retry-After": str(int(retry_after) + 1)} if header else {}
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": False,
+        }
+        with self._script_lock:
+            self._scripted.append(Reply.json(body, 429, headers))
+
+    def fail(self, times: int, status: int = 502) -> None:
+        """Answer the next ``times`` executes with a server error."""
+        with self._script_lock:
+            self._scripted.extend(
+                Reply.json({"message": "Bad Gateway"}, status) for _ in range(times)
+            )
+
+    def delivered_keys(self) -> list[str]:
+        """Return the idempotency keys of every saved embed, in arrival order."""
+        return [
+            embed.get("footer", {}).get("text", "")
+            for message in self.messages
+            for embed in message.get("embeds", [])
+        ]
+
+    def _refusal(self, request: RecordedRequest) -> Reply | None:
+        match = request.match
+        if self.deleted or match is None or match["id"] != WEBHOOK_ID:
+            return Reply.json({"message": "Unknown Webhook", "code": 10015}, 404)
+        if match["token"] != WEBHOOK_TOKEN:
+            return Reply.json({"message": "Invalid Webhook Token", "code": 50027}, 401)
+        return None
+
+    def _get(self, request: RecordedRequest) -> Reply:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return Reply.json(
+            {"id": WEBHOOK_ID, "type": 1, "name": "portal", "channel_id": "4242"}
+        )
+
+    def _execute(self, request: RecordedRequest) -> Reply:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        with self._script_lock:
+            scripted = self._scripted.pop(0) if self._scripted else None
+        if scripted is not None:
+            return scripted
+
+        body = request.json()
+        errors = form_errors(body)
+        if errors:
+            return Reply.json(
+                {"code": 50035, "errors": errors, "message": "Invalid Form Body"}, 400
+            )
+        message = {"id": str(1000 + len(self.messages)), **body}
+        self.messages.append(message)
+        if request.arg("wait") == "true":
+            return Reply.json(message)
+        return Reply(204)
+
+
+def form_errors(body: Any) -> dict[str, Any]:
+    """Return Discord's ``errors`` tree for a body over its limits, or {}."""
+    if not isinstance(body, dict) or not (body.get("content") or body.get("embeds")):
+        return {"_errors": [{"code": "MESSAGE_EMPTY", "message": "Cannot send empty"}]}
+    embeds = body.get("embeds") or []
+    if len(embeds) > MAX_EMBEDS:
+        return {"embeds": _too_long(MAX_EMBEDS)}
+    errors: dict[str, Any] = {}
+    total = 0
+    for index, embed in enumerate(embeds):
+        footer = embed.get("footer", {}).get("text", "")
+        total += len(footer)
+        if len(footer) > MAX_FOOTER:
+            errors[str(index)] = {"footer": {"text": _too_long(MAX_FOOTER)}}
+        for name, limit in LIMITS.items():
+            value = embed.get(name, "")
+            total += len(value)
+            if len(value) > limit:
+                errors.setdefault(str(index), {})[name] = _too_long(limit)
+    if errors:
+        return {"embeds": errors}
+    if total > MAX_TOTAL:
+        return {"embeds": _too_long(MAX_TOTAL)}
+    return {}
+
+
+def _too_long(limit: int) -> dict[str, Any]:
+    message = f"Must be {limit} or fewer in length."
+    return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": message}]}
