@@ -105,14 +105,69 @@ class RepositoryRecord(TypedDict):
     remote_updated_at: NotRequired[datetime | None]
 
 
+class PlaylistRecord(TypedDict):
+    """A YouTube playlist, normalized."""
+
+    type: Literal["playlist"]
+    external_id: str
+    title: str
+    description: NotRequired[str]
+    channel_id: NotRequired[str]
+    channel_title: NotRequired[str]
+    privacy_status: NotRequired[str]
+    item_count: NotRequired[int]
+    thumbnail_url: NotRequired[str]
+    published_at: NotRequired[datetime | None]
+
+
+class PlaylistItemRecord(TypedDict):
+    """A video's position in a playlist (YouTube's playlistItem), normalized."""
+
+    type: Literal["playlist_item"]
+    external_id: str
+    playlist_external_id: str
+    video_external_id: str
+    position: int
+
+
+class VideoRecord(TypedDict):
+    """A YouTube video, normalized; a count is None when YouTube hides it."""
+
+    type: Literal["video"]
+    external_id: str
+    title: str
+    description: NotRequired[str]
+    channel_id: NotRequired[str]
+    channel_title: NotRequired[str]
+    duration_seconds: NotRequired[int]
+    thumbnail_url: NotRequired[str]
+    view_count: NotRequired[int | None]
+    like_count: NotRequired[int | None]
+    comment_count: NotRequired[int | None]
+    published_at: NotRequired[datetime | None]
+    url: NotRequired[str]
+
+
 Record = (
     CourseRecord
     | AssignmentRecord
     | EnrollmentRecord
     | ProgressRecord
     | RepositoryRecord
+    | PlaylistRecord
+    | PlaylistItemRecord
+    | VideoRecord
 )
 
-RECORD_TYPES = ("course", "assignment", "enrollment", "progress", "repository")
+RECORD_TYPES = (
+    "course",
+    "assignment",
+    "enrollment",
+    "progress",
+    "repository",
+    "playlist",
+    "playlist_item",
+    "video",
+)
 #: The most README bytes a repository row keeps (docs/providers/github.md).
 README_MAX_BYTES = 100 * 1024

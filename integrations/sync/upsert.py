@@ -21,7 +21,16 @@ from django.utils import timezone
 from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
-from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
+from portal.learning.models import (
+    Assignment,
+    Course,
+    Enrollment,
+    Playlist,
+    PlaylistItem,
+    Progress,
+    Repository,
+    Video,
+)
 
 #: Portal fields each record type carries besides the common ones.
 RECORD_FIELDS: dict[str, tuple[str, ...]] = {
@@ -48,6 +57,30 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "readme_read",
         "pushed_at",
     ),
+    "playlist": (
+        "title",
+        "description",
+        "channel_id",
+        "channel_title",
+        "privacy_status",
+        "item_count",
+        "thumbnail_url",
+        "published_at",
+    ),
+    "playlist_item": ("video_external_id", "position"),
+    "video": (
+        "title",
+        "description",
+        "channel_id",
+        "channel_title",
+        "duration_seconds",
+        "thumbnail_url",
+        "view_count",
+        "like_count",
+        "comment_count",
+        "published_at",
+        "url",
+    ),
 }
 RECORD_MODELS: dict[str, type[models.Model]] = {
     "course": Course,
@@ -55,9 +88,34 @@ RECORD_MODELS: dict[str, type[models.Model]] = {
     "enrollment": Enrollment,
     "progress": Progress,
     "repository": Repository,
+    "playlist": Playlist,
+    "playlist_item": PlaylistItem,
+    "video": Video,
 }
-#: Record types whose rows belong to a course (synced first).
-COURSE_CHILDREN = ("assignment", "enrollment", "progress")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The row a record type belongs to, named in the record by external id."""
+
+    noun: str
+    model: type[models.Model]
+    #: The record's key holding the parent's external id.
+    key: str
+    #: The foreign key column the parent's pk goes in.
+    column: str
+
+
+_COURSE = Parent("course", Course, "course_external_id", "course_id")
+#: Record types whose rows belong to another synced row (synced first).
+PARENTS: dict[str, Parent] = {
+    "assignment": _COURSE,
+    "enrollment": _COURSE,
+    "progress": _COURSE,
+    "playlist_item": Parent(
+        "playlist", Playlist, "playlist_external_id", "playlist_id"
+    ),
+}
 #: Text fields a record may give as None, stored as "".
 _BLANK_WHEN_NONE = (
     "code",
@@ -67,6 +125,9 @@ _BLANK_WHEN_NONE = (
     "default_branch",
     "language",
     "readme",
+    "channel_id",
+    "channel_title",
+    "thumbnail_url",
 )
 _COMMON_FIELDS = ("remote_created_at", "remote_updated_at")
 _MAX_FAILURE_SAMPLES = 20
@@ -164,11 +225,19 @@ def _model_values(record: Record, record_type: str) -> dict[str, Any]:
             values[name] = ""
     if "topics" in values and values["topics"] is None:
         values["topics"] = []
-    if "url" in values:
-        values["url"] = _safe_url(values["url"])
+    for name in ("url", "thumbnail_url"):
+        if name in values:
+            values[name] = _safe_url(values[name])
     if "state" in values and not values["state"]:
         values.pop("state")
-    for name in ("role", "visibility", "stargazers_count"):
+    for name in (
+        "role",
+        "visibility",
+        "stargazers_count",
+        "privacy_status",
+        "item_count",
+        "duration_seconds",
+    ):
         if name in values and values[name] in (None, ""):
             values.pop(name)
     if "percent" in values:
@@ -296,11 +365,12 @@ def store_page(
 def _load_parents(
     integration: Integration, record_type: str, records: list[Record]
 ) -> dict[str, int]:
-    if record_type not in COURSE_CHILDREN:
+    parent = PARENTS.get(record_type)
+    if parent is None:
         return {}
-    course_ids = {str(record.get("course_external_id", "")) for record in records}
-    rows = Course.objects.filter(
-        integration=integration, external_id__in=course_ids
+    parent_ids = {str(record.get(parent.key, "")) for record in records}
+    rows = parent.model.objects.filter(
+        integration=integration, external_id__in=parent_ids
     ).order_by()
     return dict(rows.values_list("external_id", "id"))
 
@@ -317,14 +387,16 @@ def _load_learners(
 def _relations(
     record: Record, record_type: str, parents: dict[str, int], learners: dict[str, int]
 ) -> dict[str, Any]:
-    if record_type not in COURSE_CHILDREN:
+    parent = PARENTS.get(record_type)
+    if parent is None:
         return {}
-    course_external_id = str(record.get("course_external_id", ""))
-    if course_external_id not in parents:
+    parent_external_id = str(record.get(parent.key, ""))
+    if parent_external_id not in parents:
         raise KeyError(
-            f"course {course_external_id!r} is not synced (sync courses first)"
+            f"{parent.noun} {parent_external_id!r} is not synced "
+            f"(sync {parent.noun}s first)"
         )
-    relations: dict[str, Any] = {"course_id": parents[course_external_id]}
+    relations: dict[str, Any] = {parent.column: parents[parent_external_id]}
     if record_type in ("enrollment", "progress"):
         learner = record.get("learner") or {}
         remote_user_id = str(learner.get("remote_user_id", ""))

@@ -282,3 +282,99 @@ class Repository(SyncedRecord):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+class PrivacyStatus(models.TextChoices):
+    """Who may watch a YouTube playlist or video."""
+
+    PUBLIC = "public", "Public"
+    UNLISTED = "unlisted", "Unlisted"
+    PRIVATE = "private", "Private"
+
+
+class Playlist(SyncedRecord):
+    """A YouTube playlist: the school's channel's, or a learner's own."""
+
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    channel_id = models.CharField(max_length=64, blank=True)
+    channel_title = models.CharField(max_length=255, blank=True)
+    privacy_status = models.CharField(
+        max_length=20, choices=PrivacyStatus.choices, default=PrivacyStatus.PUBLIC
+    )
+    item_count = models.PositiveIntegerField(default=0)
+    thumbnail_url = models.URLField(max_length=1000, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_playlist_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PlaylistItem(SyncedRecord):
+    """A video's place in a playlist; ``external_id`` is YouTube's item id.
+
+    The video is named by its YouTube id rather than a foreign key: items
+    are synced before the videos they list, and a private or removed video
+    stays in a playlist without ever becoming a Video row.
+    """
+
+    playlist = models.ForeignKey(
+        Playlist, on_delete=models.CASCADE, related_name="items"
+    )
+    video_external_id = models.CharField(max_length=64, db_index=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["playlist_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_playlist_item_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.video_external_id} at {self.position}"
+
+
+class Video(SyncedRecord):
+    """A YouTube video found in a synced playlist.
+
+    The counts are null when YouTube does not give them (a channel may hide
+    its likes; a premiere has no views yet).
+    """
+
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    channel_id = models.CharField(max_length=64, blank=True)
+    channel_title = models.CharField(max_length=255, blank=True)
+    duration_seconds = models.PositiveIntegerField(
+        default=0, help_text="0 for a live broadcast."
+    )
+    thumbnail_url = models.URLField(max_length=1000, blank=True)
+    view_count = models.PositiveBigIntegerField(null=True, blank=True)
+    like_count = models.PositiveBigIntegerField(null=True, blank=True)
+    comment_count = models.PositiveBigIntegerField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_video_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -15,7 +15,9 @@ developers.google.com/youtube/v3 (the ``list`` method pages, "Errors" and
   more follow and ``prevPageToken`` only after the first page, both
   opaque; ``pageInfo`` ``{totalResults, resultsPerPage}``. ``videos.list``
   by ``id`` is not paged.
-- Auth: an API key in ``key=`` or ``Authorization: Bearer``; ``mine=true``
+- Auth: an API key in ``key=`` or ``Authorization: Bearer`` (tokens from
+  :meth:`add_token`, or those an authorization server issued, through
+  :meth:`accept_tokens_from`); ``mine=true``
   needs the bearer token ("This parameter can only be used in a properly
   authorized request"). Private playlists are seen only by their owner.
 - Errors in Google's JSON shape ``{"error": {"code", "message", "errors":
@@ -38,13 +40,16 @@ developers.google.com/youtube/v3 (the ``list`` method pages, "Errors" and
   with the message API_NOTES.md quotes.
 - ETags ("Getting started", ETags): every resource and every list has an
   ``etag``; ``If-None-Match`` equal to the current one gets 304 with no
-  body. An etag changes exactly when the content it covers changes.
+  body. An etag changes exactly when the content it covers changes. The
+  list's etag is also sent as the ``ETag`` response header (quoted, as
+  HTTP writes it), which Google's APIs send beside the body's.
 
 [assumed], not documented: the wording and ``status`` of the 400 for
 ``maxResults`` out of range (``invalidParameter``, "Invalid value '51'.
 Values must be within the range: [0, 50]") and of a missing ``part``; the
 400 ``invalidFilters`` for more than 50 video ids; that a 304 still costs
-its unit (reports disagree); that rejected keys or tokens and requests over
+its unit (reports disagree); that the ``ETag`` header equals the body's
+etag; that rejected keys or tokens and requests over
 quota cost nothing; ``status`` ``PERMISSION_DENIED`` on the quota error;
 the format of page tokens, ids and etags (opaque strings here); that an
 ``If-None-Match`` etag may come with or without double quotes.
@@ -59,6 +64,7 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from tests import leakcheck
@@ -165,6 +171,8 @@ class YouTubeFake(FakeServer):
         self.api_keys: set[str] = set()
         #: Bearer token -> the id of the channel it signs in.
         self.tokens: dict[str, str] = {}
+        #: Callables that map a bearer token to the channel it signs in.
+        self.token_resolvers: list[Callable[[str], str | None]] = []
         #: Channel id -> channel title.
         self.channels: dict[str, str] = {}
         self.playlists: dict[str, dict[str, Any]] = {}
@@ -194,6 +202,15 @@ class YouTubeFake(FakeServer):
         token = leakcheck.secret(token or "ya29." + secrets.token_urlsafe(32))
         self.tokens[token] = channel_id
         return token
+
+    def accept_tokens_from(self, resolve: Callable[[str], str | None]) -> None:
+        """Also accept bearer tokens ``resolve`` maps to a channel id.
+
+        ``resolve(token)`` returns the channel the token signs in, or None
+        to refuse it (unknown, expired, revoked or without the scope): how a
+        test lets the access tokens of an OAuth fake (GoogleFake) in.
+        """
+        self.token_resolvers.append(resolve)
 
     def set_quota(self, daily_quota: int, used: int = 0) -> None:
         """Set the day's quota in units and how many are already spent."""
@@ -356,15 +373,17 @@ class YouTubeFake(FakeServer):
         except YouTubeError as error:
             return error.reply()
 
+        headers = {"ETag": f'"{body["etag"]}"'}
         if _etag_matches(request.header("If-None-Match"), body["etag"]):
-            return Reply(304)
-        return Reply.json(body)
+            return Reply(304, headers=headers)
+        return Reply.json(body, headers=headers)
 
     def _authenticate(self, request: RecordedRequest) -> str | None:
         """Return the signed-in channel id (None for an API key) or refuse."""
         token = bearer_token(request)
         if token is not None:
-            if token not in self.tokens:
+            channel_id = self._channel_for(token)
+            if channel_id is None:
                 raise YouTubeError(
                     401,
                     CREDENTIALS_MESSAGE,
@@ -373,7 +392,7 @@ class YouTubeFake(FakeServer):
                     location="Authorization",
                     location_type="header",
                 )
-            return self.tokens[token]
+            return channel_id
 
         key = request.arg("key")
         if key is None:
@@ -394,6 +413,15 @@ class YouTubeFake(FakeServer):
                 location="Authorization",
                 location_type="header",
             )
+        return None
+
+    def _channel_for(self, token: str) -> str | None:
+        if token in self.tokens:
+            return self.tokens[token]
+        for resolve in self.token_resolvers:
+            channel_id = resolve(token)
+            if channel_id is not None:
+                return channel_id
         return None
 
     def _key_invalid(self) -> YouTubeError:

@@ -6,7 +6,6 @@ token's account and, like every answer, carries the hour's remaining quota.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +16,18 @@ from integrations.providers.github.client import (
     GitHubApi,
     number_header,
 )
+from integrations.providers.health_failures import (
+    FailureRules,
+    elapsed_ms,
+    failure_report,
+)
 
 if TYPE_CHECKING:
     from integrations.http.client import HttpClient
 
-logger = logging.getLogger(__name__)
-
 PATH = "/user"
 
-#: (error class, status, what the admin reads), the first match wins.
-_FAILURES: tuple[tuple[type[errors.IntegrationError], str, str], ...] = (
+_FAILURES: FailureRules = (
     (
         errors.AuthenticationFailed,
         "unhealthy",
@@ -72,7 +73,7 @@ def check_github_health(client: HttpClient) -> HealthReport:
         return _failed(error, started)
 
     details: dict[str, Any] = {
-        "latency_ms": round((time.monotonic() - started) * 1000),
+        "latency_ms": elapsed_ms(started),
         "path": PATH,
         "login": user["login"],
     }
@@ -101,25 +102,6 @@ def check_github_health(client: HttpClient) -> HealthReport:
 
 
 def _failed(error: errors.IntegrationError, started: float) -> HealthReport:
-    status, reason = ("degraded" if error.retryable else "unhealthy"), error.message
-    for kind, kind_status, kind_reason in _FAILURES:
-        if isinstance(error, kind):
-            status, reason = kind_status, kind_reason
-            break
-
-    logger.info(
-        "github.health.failed",
-        extra={
-            "integration": error.integration,
-            "code": error.code,
-            "status": error.status,
-        },
+    return failure_report(
+        error, started, rules=_FAILURES, event="github.health.failed", path=PATH
     )
-    details: dict[str, Any] = {
-        "latency_ms": round((time.monotonic() - started) * 1000),
-        "path": PATH,
-        "code": error.code,
-    }
-    if error.status is not None:
-        details["status"] = error.status
-    return HealthReport(status=status, error=reason, details=details)

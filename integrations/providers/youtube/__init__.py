@@ -1,0 +1,1 @@
+"""The YouTube provider (Data API v3): playlists, their items and videos."""
