@@ -52,7 +52,9 @@ def _due(now: datetime) -> Q:
     )
 
 
-def claim_batch(sink: Integration, owner: str, max_batch: int, ordered: bool) -> list:
+def claim_batch(
+    sink: Integration, owner: str, max_batch: int, ordered: bool
+) -> list[Delivery]:
     """Lease up to ``max_batch`` due deliveries of ``sink``, oldest event first.
 
     For an ordered sink a delivery is taken only when every unfinished
@@ -90,7 +92,9 @@ def claim_batch(sink: Integration, owner: str, max_batch: int, ordered: bool) ->
     )
 
 
-def _in_order(sink: Integration, candidates: list, max_batch: int) -> list:
+def _in_order(
+    sink: Integration, candidates: list[Delivery], max_batch: int
+) -> list[Delivery]:
     subjects = {delivery.subject for delivery in candidates if delivery.subject}
     earlier: dict[str, list[int]] = {}
     for subject, event_id in (
@@ -100,7 +104,7 @@ def _in_order(sink: Integration, candidates: list, max_batch: int) -> list:
     ):
         earlier.setdefault(subject, []).append(event_id)
 
-    chosen: list = []
+    chosen: list[Delivery] = []
     taken: set[int] = set()
     for delivery in candidates:
         before = [
@@ -220,6 +224,8 @@ def record_failure(
             )
         if rate_limited:
             sinkstate.pause(sink, retry_at or timezone.now() + RETRY_DELAYS[0])
+        else:
+            sinkstate.record_failed(sink, error)
         if dead:
             sinkstate.record_dead(sink, dead, error)
     logger.warning(

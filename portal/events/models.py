@@ -196,6 +196,9 @@ class SinkState(models.Model):
     paused_until = models.DateTimeField(
         null=True, blank=True, help_text="The sink asked to wait (429) until then."
     )
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="The first failure since the last delivery."
+    )
     broken = models.BooleanField(default=False)
     broken_reason = models.TextField(blank=True)
     broken_at = models.DateTimeField(null=True, blank=True)

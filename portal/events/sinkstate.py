@@ -1,16 +1,18 @@
 """A sink's standing: rate-limit pauses and the broken flag.
 
 A sink whose deliveries keep dying (``EVENTS_SINK_BROKEN_AFTER`` dead in a
-row, 5 by default) is flagged broken: its integration's health turns
-unhealthy with the reason and the fix, and the admins are emailed. It is
-not disabled: deliveries go on being tried, and the first delivery that
-arrives clears the flag and the health.
+row, 5 by default), or that has failed without a single delivery for
+``EVENTS_SINK_FAILING_WINDOW`` seconds (an hour by default), is flagged
+broken: its integration's health turns unhealthy with the reason and the
+fix, and the admins are emailed. It is not disabled: deliveries go on
+being tried, and the first delivery that arrives clears the flag and the
+health.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +30,7 @@ from portal.events.models import SinkState
 logger = logging.getLogger(__name__)
 
 DEFAULT_BROKEN_AFTER = 5
+DEFAULT_FAILING_WINDOW = 3600
 
 
 def broken_after() -> int:
@@ -35,6 +38,12 @@ def broken_after() -> int:
     return max(
         int(getattr(settings, "EVENTS_SINK_BROKEN_AFTER", DEFAULT_BROKEN_AFTER)), 1
     )
+
+
+def failing_window() -> timedelta:
+    """Return how long a sink may fail without one delivery before it is broken."""
+    seconds = getattr(settings, "EVENTS_SINK_FAILING_WINDOW", DEFAULT_FAILING_WINDOW)
+    return timedelta(seconds=max(int(seconds), 1))
 
 
 def _state(sink: Integration) -> SinkState:
@@ -51,7 +60,9 @@ def pause(sink: Integration, until: datetime) -> None:
 def record_delivered(sink: Integration) -> None:
     """Reset the dead count; clear the broken flag and health if it was set."""
     state = _state(sink)
-    SinkState.objects.filter(pk=state.pk).update(consecutive_dead=0, paused_until=None)
+    SinkState.objects.filter(pk=state.pk).update(
+        consecutive_dead=0, paused_until=None, failing_since=None
+    )
     if not state.broken:
         return
 
@@ -61,6 +72,23 @@ def record_delivered(sink: Integration) -> None:
         sink, previous, HealthStatus.HEALTHY, "Deliveries arrive again."
     )
     logger.info("events.sink.recovered", extra={"integration": sink.name})
+
+
+def record_failed(sink: Integration, error: errors.IntegrationError) -> None:
+    """Note a failed batch; flag the sink broken once it failed for the window."""
+    now = timezone.now()
+    state = _state(sink)
+    if state.failing_since is None:
+        SinkState.objects.filter(pk=state.pk, failing_since__isnull=True).update(
+            failing_since=now
+        )
+        return
+    if state.broken or now - state.failing_since < failing_window():
+        return
+
+    minutes = round((now - state.failing_since).total_seconds() / 60)
+    reason = broken_reason(sink, f"for {minutes} minutes no delivery arrived", error)
+    _flag_broken(sink, state, reason, error)
 
 
 def record_dead(sink: Integration, count: int, error: errors.IntegrationError) -> None:
@@ -73,37 +101,39 @@ def record_dead(sink: Integration, count: int, error: errors.IntegrationError) -
     if state.broken or state.consecutive_dead < broken_after():
         return
 
-    reason = broken_reason(sink, state.consecutive_dead, error)
-    SinkState.objects.filter(pk=state.pk).update(
+    what = f"{state.consecutive_dead} deliveries in a row were given up"
+    _flag_broken(sink, state, broken_reason(sink, what, error), error)
+
+
+def _flag_broken(
+    sink: Integration, state: SinkState, reason: str, error: errors.IntegrationError
+) -> None:
+    flagged = SinkState.objects.filter(pk=state.pk, broken=False).update(
         broken=True, broken_reason=reason, broken_at=timezone.now()
     )
+    if not flagged:
+        return
+
     previous = _set_health(sink, HealthStatus.UNHEALTHY, reason)
     domain.health_changed(sink, previous, HealthStatus.UNHEALTHY, reason)
     logger.error(
-        "events.sink.broken",
-        extra={
-            "integration": sink.name,
-            "dead": state.consecutive_dead,
-            "code": error.code,
-        },
+        "events.sink.broken", extra={"integration": sink.name, "code": error.code}
     )
     transaction.on_commit(lambda: _email_admins(sink, reason))
 
 
-def broken_reason(sink: Integration, dead: int, error: errors.IntegrationError) -> str:
+def broken_reason(sink: Integration, what: str, error: errors.IntegrationError) -> str:
     """Return the sentence an admin reads: what failed and what to fix."""
-    fix = (
-        error.message
-        if not error.retryable
-        else (
-            "the sink keeps failing or timing out; check that the service is up and the "
-            "webhook URL is current"
+    if error.retryable:
+        fix = (
+            "the sink keeps failing or timing out; check that the service is up and "
+            "the webhook URL is current"
         )
-    )
+    else:
+        fix = error.message
     return redact_text(
-        f"{dead} deliveries in a row to '{sink.name}' were given up ({error.code}): "
-        f"{fix}. Fix it, then replay the dead deliveries in the admin "
-        "(Events, Deliveries, filter by status Dead)."
+        f"Sink '{sink.name}': {what} ({error.code}): {fix}. Fix it, then replay the "
+        "dead deliveries in the admin (Events, Deliveries, filter by status Dead)."
     )[:2000]
 
 

@@ -317,3 +317,29 @@ def test_a_rolled_back_change_emits_nothing(discord_sink, discord_fake):
     assert not Event.objects.exists()
     assert not Delivery.objects.exists()
     assert discord_fake.count() == 0
+
+
+def test_a_sink_failing_for_the_whole_window_is_broken_before_anything_dies(
+    settings, slack_sink, slack_fake, django_capture_on_commit_callbacks
+):
+    settings.EVENTS_SINK_FAILING_WINDOW = 600
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    make_rule(slack_sink, "*")
+    emit_many(1)
+    slack_fake.fail(10)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pump(slack_sink)
+        make_due(slack_sink)
+        pump(slack_sink)
+        assert not SinkState.objects.get(sink=slack_sink).broken
+        SinkState.objects.update(failing_since=timezone.now() - timedelta(minutes=11))
+        make_due(slack_sink)
+        pump(slack_sink)
+
+    state = SinkState.objects.get(sink=slack_sink)
+    assert state.broken
+    assert "for 11 minutes no delivery arrived" in state.broken_reason
+    assert "check that the service is up" in state.broken_reason
+    assert statuses(slack_sink) == {DeliveryStatus.FAILED: 1}
+    assert [message.to for message in mail.outbox] == [["ops@example.org"]]
