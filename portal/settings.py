@@ -211,6 +211,10 @@ if IS_PRODUCTION and not PORTAL_SITE_URL.startswith("https://"):
         "PORTAL_SITE_URL must be an https:// address when PORTAL_ENV=production "
         "(OAuth redirect URIs are built from it)."
     )
+# The YouTube Data API a learner's Google connection syncs playlists from.
+PORTAL_YOUTUBE_API_URL = env.str(
+    "PORTAL_YOUTUBE_API_URL", default="https://www.googleapis.com/youtube/v3"
+)
 # Learner tokens are refreshed this long before they expire.
 PORTAL_TOKEN_REFRESH_MARGIN_SECONDS = env.int(
     "PORTAL_TOKEN_REFRESH_MARGIN_SECONDS", default=300

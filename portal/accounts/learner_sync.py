@@ -8,9 +8,9 @@ engine, leases, runs and history are the same as for every integration;
 the provider's code does not know it works for a learner.
 
 Each service registers how its learner integration is made in
-:data:`LEARNER_SYNCS`: Canvas (the learner's courses) and GitHub (the
-learner's repositories). The providers of later issues (GitLab
-repositories, YouTube playlists) add theirs here.
+:data:`LEARNER_SYNCS`: Canvas (the learner's courses), GitHub (the
+learner's repositories) and Google (the learner's YouTube playlists). The
+providers of later issues (GitLab repositories) add theirs here.
 """
 
 from __future__ import annotations
@@ -73,9 +73,22 @@ def _configure_github(connection: Connection) -> tuple[str, dict[str, Any], str]
     return services.github_api_url(), settings, GITHUB_SCHEDULE
 
 
+#: How often a learner's YouTube playlists are synced: every six hours. A
+#: pass costs a quota unit per 50 playlists, per 50 items of each playlist
+#: and per 50 videos, from the portal's one daily quota (10,000 units by
+#: default) that every learner shares.
+YOUTUBE_SCHEDULE = "0 */6 * * *"
+
+
+def _configure_youtube(connection: Connection) -> tuple[str, dict[str, Any], str]:
+    # The learner's own playlists, private ones too: the token's channel.
+    return services.youtube_api_url(), {"mine": True}, YOUTUBE_SCHEDULE
+
+
 LEARNER_SYNCS: dict[str, LearnerSync] = {
     "canvas": LearnerSync("canvas", "canvas", _configure_canvas),
     "github": LearnerSync("github", "github", _configure_github),
+    "google": LearnerSync("google", "youtube", _configure_youtube),
 }
 
 

@@ -109,6 +109,15 @@ def github_api_url() -> str:
     return _allauth_adapter("github").api_url.rstrip("/")
 
 
+def youtube_api_url() -> str:
+    """Return the YouTube Data API root learners' Google tokens are sent to.
+
+    https://www.googleapis.com/youtube/v3 unless PORTAL_YOUTUBE_API_URL
+    names another (a proxy, or a test's fake).
+    """
+    return settings.PORTAL_YOUTUBE_API_URL.rstrip("/")
+
+
 def _canvas_base(app: ProviderApp) -> str:
     if app.integration is None or not app.integration.base_url:
         raise ConfigurationError(

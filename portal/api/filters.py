@@ -13,7 +13,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.drainage import set_override
 
@@ -26,9 +26,13 @@ from portal.learning.models import (
     Enrollment,
     EnrollmentRole,
     EnrollmentState,
+    Playlist,
+    PlaylistItem,
+    PrivacyStatus,
     Progress,
     Repository,
     RepositoryVisibility,
+    Video,
 )
 
 _MAX_ID = 2**63 - 1
@@ -251,6 +255,40 @@ class RepositoryFilterSet(SyncedRecordFilterSet):
             "updated_since",
             "include_deleted",
         ]
+
+
+class PlaylistFilterSet(SyncedRecordFilterSet):
+    """Filters of /playlists/."""
+
+    privacy_status = django_filters.ChoiceFilter(choices=PrivacyStatus.choices)
+
+    class Meta:
+        model = Playlist
+        fields = ["integration", "privacy_status", "updated_since", "include_deleted"]
+
+
+class VideoFilterSet(SyncedRecordFilterSet):
+    """Filters of /videos/."""
+
+    playlist = IdFilter(
+        method="_filter_playlist", label="Videos in this playlist (its id)."
+    )
+
+    class Meta:
+        model = Video
+        fields = ["integration", "playlist", "updated_since", "include_deleted"]
+
+    def _filter_playlist(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        # The videos the playlist's live items name, of the same integration.
+        # The playlist's own visibility needs no check: a video of the
+        # playlist's integration is in the user's scope only if it is.
+        items = PlaylistItem.objects.filter(
+            playlist_id=value,
+            deleted_at__isnull=True,
+            integration_id=OuterRef("integration_id"),
+            video_external_id=OuterRef("external_id"),
+        )
+        return queryset.filter(Exists(items))
 
 
 class SyncRunFilterSet(PortalFilterSet):

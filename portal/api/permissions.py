@@ -20,8 +20,10 @@ from portal.learning.models import (
     Course,
     Enrollment,
     EnrollmentState,
+    Playlist,
     Progress,
     Repository,
+    Video,
 )
 
 
@@ -82,6 +84,23 @@ def visible_repositories(
     if is_staff(user):
         return queryset
     return queryset.filter(learner=user)
+
+
+def visible_youtube(
+    user: Any, queryset: QuerySet[Playlist] | QuerySet[Video]
+) -> QuerySet:
+    """Cut ``queryset`` to the school's YouTube content and ``user``'s own.
+
+    The school's is what integrations without a connection sync (an API
+    key's playlists); a learner's own is what their Google connection's
+    integration syncs. Another learner's playlists, private ones among
+    them, stay theirs. Staff see all.
+    """
+    if is_staff(user):
+        return queryset
+    return queryset.filter(
+        Q(integration__connection__isnull=True) | Q(integration__connection__user=user)
+    )
 
 
 def visible_integrations(

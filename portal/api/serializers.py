@@ -26,8 +26,10 @@ from portal.learning.models import (
     Assignment,
     Course,
     Enrollment,
+    Playlist,
     Progress,
     Repository,
+    Video,
 )
 
 #: A user may hold this many API tokens at once.
@@ -276,6 +278,59 @@ class RepositoryDetailSerializer(RepositorySerializer):
 
     class Meta(RepositorySerializer.Meta):
         fields = [*REPOSITORY_FIELDS, "readme"]
+        read_only_fields = fields
+
+
+class PlaylistSerializer(SyncedRecordSerializer):
+    """A YouTube playlist."""
+
+    thumbnail_url = serializers.CharField(
+        read_only=True, help_text="The largest thumbnail YouTube gives; may be empty."
+    )
+
+    class Meta:
+        model = Playlist
+        fields = [
+            *SYNCED_FIELDS,
+            "title",
+            "description",
+            "channel_id",
+            "channel_title",
+            "privacy_status",
+            "item_count",
+            "thumbnail_url",
+            "published_at",
+        ]
+        read_only_fields = fields
+
+
+class VideoSerializer(SyncedRecordSerializer):
+    """A YouTube video of a synced playlist."""
+
+    url = serializers.CharField(read_only=True, help_text="The video's watch page.")
+    thumbnail_url = serializers.CharField(
+        read_only=True, help_text="The largest thumbnail YouTube gives; may be empty."
+    )
+    duration_seconds = serializers.IntegerField(
+        read_only=True, help_text="The video's length; 0 for a live broadcast."
+    )
+
+    class Meta:
+        model = Video
+        fields = [
+            *SYNCED_FIELDS,
+            "title",
+            "description",
+            "channel_id",
+            "channel_title",
+            "duration_seconds",
+            "thumbnail_url",
+            "view_count",
+            "like_count",
+            "comment_count",
+            "published_at",
+            "url",
+        ]
         read_only_fields = fields
 
 

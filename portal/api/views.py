@@ -26,7 +26,15 @@ from portal.api.exceptions import Conflict
 from portal.api.models import ApiToken
 from portal.events.outbox import emit
 from portal.events.writeback import queue_write_back
-from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
+from portal.learning.models import (
+    Assignment,
+    Course,
+    Enrollment,
+    Playlist,
+    Progress,
+    Repository,
+    Video,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +204,53 @@ class RepositoryViewSet(
     def scope(self, queryset: QuerySet) -> QuerySet:
         """Cut to the repositories of the user's own integrations."""
         return permissions.visible_repositories(self.request.user, queryset)
+
+
+class YouTubeContentViewSet(
+    ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Rows of YouTube integrations: the school's and the user's own; staff all."""
+
+    model: type[Playlist] | type[Video]
+
+    def base_queryset(self) -> QuerySet:
+        """Return the rows with their integration's name."""
+        return with_integration_name(self.model.objects.all())
+
+    def scope(self, queryset: QuerySet) -> QuerySet:
+        """Cut to the school's rows and those of the user's own connections."""
+        return permissions.visible_youtube(self.request.user, queryset)
+
+
+class PlaylistViewSet(YouTubeContentViewSet):
+    """YouTube playlists: the school's, and learners' own to them; staff all."""
+
+    model = Playlist
+    serializer_class = serializers.PlaylistSerializer
+    filterset_class = filters.PlaylistFilterSet
+    ordering_fields = {
+        "id": "id",
+        "title": "title",
+        "published_at": "published_at",
+        "item_count": "item_count",
+        "updated_at": "updated_at",
+    }
+
+
+class VideoViewSet(YouTubeContentViewSet):
+    """Videos of synced playlists, scoped like the playlists."""
+
+    model = Video
+    serializer_class = serializers.VideoSerializer
+    filterset_class = filters.VideoFilterSet
+    ordering_fields = {
+        "id": "id",
+        "title": "title",
+        "published_at": "published_at",
+        "duration_seconds": "duration_seconds",
+        "view_count": "view_count",
+        "updated_at": "updated_at",
+    }
 
 
 @extend_schema_view(

@@ -10,6 +10,9 @@ The world, by learner:
 - repositories: two of learner A's (one of them deleted) from A's own
   GitHub integration, one of learner B's from B's, and one from an admin's
   GitHub integration, which belongs to no learner.
+- YouTube: the school's playlist with two videos (one deleted) from an
+  integration with an API key; learner A's private playlist with a video
+  from A's Google connection, and learner B's from B's.
 
 Courses come from ``lms`` (a provider that can write back) except
 ``course_b``, which comes from ``moodle``.
@@ -23,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -30,6 +34,7 @@ from rest_framework.test import APIClient
 from integrations import registry
 from integrations.models import Integration
 from integrations.providers.base import HealthReport, Provider
+from portal.accounts.models import Connection
 from portal.api.models import ApiToken
 from portal.learning.models import (
     Assignment,
@@ -37,9 +42,12 @@ from portal.learning.models import (
     CourseState,
     Enrollment,
     EnrollmentRole,
+    Playlist,
+    PlaylistItem,
     Progress,
     Repository,
     RepositoryVisibility,
+    Video,
 )
 
 WRITE_BACK_SLUG = "apitest-lms"
@@ -103,6 +111,12 @@ class World:
     repository_a: Repository
     repository_b: Repository
     repository_admin: Repository
+    playlist_school: Playlist
+    playlist_a: Playlist
+    playlist_b: Playlist
+    video_school: Video
+    video_a: Video
+    video_b: Video
 
 
 def make_course(integration: Integration, external_id: str, **values: Any) -> Course:
@@ -168,6 +182,51 @@ def make_repository(
     )
 
 
+def make_google_integration(user: Any) -> Integration:
+    """Create ``user``'s Google connection and its YouTube learner integration."""
+    account = SocialAccount.objects.create(
+        user=user, provider="google", uid=f"g-{user.pk}"
+    )
+    connection = Connection.objects.create(
+        user=user, social_account=account, provider="google", uid=account.uid
+    )
+    return Integration.objects.create(
+        name=f"learner-{user.pk}-google",
+        provider="youtube",
+        connection=connection,
+        settings={"mine": True},
+    )
+
+
+def make_playlist(
+    integration: Integration, external_id: str, *video_ids: str, **values: Any
+) -> Playlist:
+    """Create a synced playlist holding the videos ``video_ids``, in order."""
+    values.setdefault("title", f"Playlist {external_id}")
+    playlist = Playlist.objects.create(
+        integration=integration, external_id=external_id, content_hash="h", **values
+    )
+    for position, video_id in enumerate(video_ids):
+        PlaylistItem.objects.create(
+            integration=integration,
+            external_id=f"{external_id}-{position}",
+            playlist=playlist,
+            video_external_id=video_id,
+            position=position,
+            content_hash="h",
+        )
+    return playlist
+
+
+def make_video(integration: Integration, external_id: str, **values: Any) -> Video:
+    """Create a synced video."""
+    values.setdefault("title", f"Video {external_id}")
+    values.setdefault("url", f"https://www.youtube.com/watch?v={external_id}")
+    return Video.objects.create(
+        integration=integration, external_id=external_id, content_hash="h", **values
+    )
+
+
 @pytest.fixture
 def world(db, write_back_provider) -> World:
     """Create the two learners, staff, courses and their records."""
@@ -224,6 +283,21 @@ def world(db, write_back_provider) -> World:
     )
     repository_admin = make_repository(github_school, "9201")
 
+    youtube_school = Integration.objects.create(
+        name="youtube-school",
+        provider="youtube",
+        settings={"channel_id": "UC" + "s" * 22},
+    )
+    youtube_a = make_google_integration(learner_a)
+    youtube_b = make_google_integration(learner_b)
+    playlist_school = make_playlist(youtube_school, "PLschool", "vid-s1", "vid-s2")
+    video_school = make_video(youtube_school, "vid-s1", duration_seconds=253)
+    make_video(youtube_school, "vid-s2", deleted_at=timezone.now())
+    playlist_a = make_playlist(youtube_a, "PLa", "vid-a1", privacy_status="private")
+    video_a = make_video(youtube_a, "vid-a1", view_count=12)
+    playlist_b = make_playlist(youtube_b, "PLb", "vid-b1", privacy_status="private")
+    video_b = make_video(youtube_b, "vid-b1")
+
     return World(
         lms=lms,
         moodle=moodle,
@@ -250,6 +324,12 @@ def world(db, write_back_provider) -> World:
         repository_a=repository_a,
         repository_b=repository_b,
         repository_admin=repository_admin,
+        playlist_school=playlist_school,
+        playlist_a=playlist_a,
+        playlist_b=playlist_b,
+        video_school=video_school,
+        video_a=video_a,
+        video_b=video_b,
     )
 
 

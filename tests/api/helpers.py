@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.learning.models import Assignment, Course, Enrollment, Progress, Repository
+from portal.learning.models import (
+    Assignment,
+    Course,
+    Enrollment,
+    Playlist,
+    Progress,
+    Repository,
+    Video,
+)
 
 RESOURCES = {
     "courses": Course,
@@ -12,6 +20,8 @@ RESOURCES = {
     "enrollments": Enrollment,
     "progress": Progress,
     "repositories": Repository,
+    "playlists": Playlist,
+    "videos": Video,
 }
 ORDERINGS = {
     "courses": ["id", "title", "code", "state", "starts_at", "ends_at", "updated_at"],
@@ -24,6 +34,15 @@ ORDERINGS = {
         "name",
         "pushed_at",
         "stargazers_count",
+        "updated_at",
+    ],
+    "playlists": ["id", "title", "published_at", "item_count", "updated_at"],
+    "videos": [
+        "id",
+        "title",
+        "published_at",
+        "duration_seconds",
+        "view_count",
         "updated_at",
     ],
 }
@@ -46,6 +65,14 @@ def expected_ids(resource: str, user, *, include_deleted: bool = False) -> set[i
         return {row.pk for row in rows if row.pk in enrolled}
     if resource == "assignments":
         return {row.pk for row in rows if row.course_id in enrolled}
+    if resource in ("playlists", "videos"):
+        # The school's (no connection) and those of the user's own connections.
+        return {
+            row.pk
+            for row in rows
+            if row.integration.connection is None
+            or row.integration.connection.user_id == user.pk
+        }
     if resource == "repositories":
         # Those the user's own learner integrations synced.
         own = f"learner-{user.pk}-"

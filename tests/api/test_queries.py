@@ -12,8 +12,10 @@ from tests.api.conftest import (
     make_assignment,
     make_course,
     make_enrollment,
+    make_playlist,
     make_progress,
     make_repository,
+    make_video,
 )
 
 
@@ -31,6 +33,8 @@ def build(rows: int):
         make_enrollment(course, learner)
         make_progress(course, learner)
         make_repository(integration, f"r{number}", learner)
+        make_playlist(integration, f"PL{number}", f"v{number}")
+        make_video(integration, f"v{number}")
         ApiToken.objects.issue(learner, f"token {number}")
         ApiToken.objects.issue(staff, f"token {number}")
     return learner, staff
@@ -44,6 +48,8 @@ EXPECTED = {
     "enrollments": 1,
     "progress": 1,
     "repositories": 1,
+    "playlists": 1,
+    "videos": 1,
     "integrations": 2,
     "tokens": 1,
 }

@@ -38,6 +38,8 @@ def test_the_schema_covers_every_resource(schema):
         "enrollments",
         "progress",
         "repositories",
+        "playlists",
+        "videos",
         "integrations",
         "sync-runs",
         "tokens",
