@@ -128,17 +128,27 @@ def test_a_bearer_401_asks_for_a_signed_in_account(integration, youtube):
     assert "mine setting needs a learner's Google connection" in caught.value.message
 
 
-def test_forbidden_is_permission_denied(integration, youtube):
-    youtube.reply(
-        "GET",
-        PLAYLISTS,
-        YouTubeError(403, "Forbidden", "forbidden", status="PERMISSION_DENIED").reply(),
-    )
+@pytest.mark.parametrize(
+    ("status", "reason", "error_class", "fix"),
+    [
+        (403, "forbidden", PermissionDenied, "api_key credential is missing"),
+        (403, "accessNotConfigured", ConfigurationError, "is not enabled"),
+        (400, "invalidPageToken", PermanentError, "YouTube refused the request"),
+    ],
+)
+def test_google_reasons_map_to_typed_errors(
+    integration, youtube, status, reason, error_class, fix
+):
+    body = YouTubeError(status, "<b>Google's own words</b>", reason).reply()
+    youtube.reply("GET", PLAYLISTS, body)
 
-    with pytest.raises(PermissionDenied) as caught:
+    with pytest.raises(error_class) as caught:
         read_records(integration)
 
-    assert caught.value.details["youtube_reason"] == "forbidden"
+    assert type(caught.value) is error_class
+    assert caught.value.details["youtube_reason"] == reason
+    assert fix in caught.value.message
+    assert "Google's own words" not in str(caught.value)
     assert youtube.count(PLAYLISTS) == 1
 
 
@@ -151,20 +161,6 @@ def test_a_playlist_not_found_is_not_found(integration, youtube):
 
     assert caught.value.status == 404
     assert caught.value.details["youtube_reason"] == "playlistNotFound"
-
-
-def test_another_bad_request_is_permanent_with_its_reason(integration, youtube):
-    youtube.reply(
-        "GET",
-        PLAYLISTS,
-        YouTubeError(400, "Bad page token", "invalidPageToken").reply(),
-    )
-
-    with pytest.raises(PermanentError) as caught:
-        read_records(integration)
-
-    assert caught.value.details["youtube_reason"] == "invalidPageToken"
-    assert "Bad page token" not in caught.value.message
 
 
 # --- quota --------------------------------------------------------------------
@@ -266,3 +262,13 @@ def test_nothing_logged_carries_the_key(integration, youtube, api_key, caplog):
     check_health(integration)
 
     assert api_key not in caplog.text
+
+
+def test_a_burst_limit_is_retried_with_backoff(integration, youtube):
+    limited = YouTubeError(403, "slow down", "rateLimitExceeded").reply()
+    youtube.reply("GET", PLAYLISTS, limited, limited, limited, limited)
+
+    with pytest.raises(RateLimited):
+        read_records(integration)
+
+    assert youtube.count(PLAYLISTS) > 1
