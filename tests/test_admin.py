@@ -32,7 +32,10 @@ from portal.learning.models import (
     Course,
     Enrollment,
     LearnerIdentity,
+    Playlist,
+    PlaylistItem,
     Progress,
+    Video,
 )
 from tests import leakcheck
 from tests.fakes.json_api import JsonApiFake
@@ -998,11 +1001,32 @@ def learning_rows(number: int, integration: Integration, user) -> None:
     LearnerIdentity.objects.create(
         user=user, integration=integration, remote_user_id=f"u{number}"
     )
+    playlist = Playlist.objects.create(
+        integration=integration, external_id=f"PL{number}", title="Lectures"
+    )
+    PlaylistItem.objects.create(
+        integration=integration,
+        external_id=f"i{number}",
+        playlist=playlist,
+        video_external_id=f"v{number}",
+    )
+    Video.objects.create(
+        integration=integration, external_id=f"v{number}", title="Talk"
+    )
 
 
 @pytest.mark.parametrize(
     "model_path",
-    ["course", "assignment", "enrollment", "progress", "learneridentity"],
+    [
+        "course",
+        "assignment",
+        "enrollment",
+        "progress",
+        "learneridentity",
+        "playlist",
+        "playlistitem",
+        "video",
+    ],
 )
 def test_learning_lists_run_as_many_queries_for_20_rows_as_for_1(
     admin_client, django_user_model, django_assert_max_num_queries, model_path
@@ -1022,7 +1046,16 @@ def test_learning_lists_run_as_many_queries_for_20_rows_as_for_1(
 
 
 @pytest.mark.parametrize(
-    "model_path", ["course", "assignment", "enrollment", "progress"]
+    "model_path",
+    [
+        "course",
+        "assignment",
+        "enrollment",
+        "progress",
+        "playlist",
+        "playlistitem",
+        "video",
+    ],
 )
 def test_synced_learning_records_are_read_only(
     admin_client, django_user_model, model_path
@@ -1034,6 +1067,9 @@ def test_synced_learning_records_are_read_only(
         "assignment": Assignment,
         "enrollment": Enrollment,
         "progress": Progress,
+        "playlist": Playlist,
+        "playlistitem": PlaylistItem,
+        "video": Video,
     }[model_path]
     row = model.objects.get()
 

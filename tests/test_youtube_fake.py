@@ -218,3 +218,49 @@ def test_requests_are_logged_with_their_parameters(youtube):
 
     logged = youtube.requests_to("/youtube/v3/videos")
     assert [request.arg("id") for request in logged] == ["a,b"]
+
+
+def test_the_list_etag_is_also_the_etag_header(youtube):
+    key = youtube.add_api_key()
+    playlist_id = playlist_with_videos(youtube, 2)
+
+    first = get(youtube, "playlistItems", part="id", playlistId=playlist_id, key=key)
+    again = get(
+        youtube,
+        "playlistItems",
+        part="id",
+        playlistId=playlist_id,
+        key=key,
+        headers={"If-None-Match": first.headers["ETag"]},
+    )
+
+    assert first.headers["ETag"] == f'"{first.json()["etag"]}"'
+    assert again.status_code == 304
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_tokens_of_another_authority_are_accepted_through_a_resolver(youtube):
+    channel = youtube.add_channel("Mine")
+    youtube.add_playlist(channel, "Private notes", privacy_status="private")
+    live = {"token-from-google": channel}
+    youtube.accept_tokens_from(live.get)
+
+    def mine(token: str) -> requests.Response:
+        return get(
+            youtube,
+            "playlists",
+            part="snippet",
+            mine="true",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    accepted = mine("token-from-google")
+    del live["token-from-google"]  # expired or revoked at its issuer
+    refused = mine("token-from-google")
+
+    assert accepted.status_code == 200
+    assert [item["snippet"]["title"] for item in accepted.json()["items"]] == [
+        "Private notes"
+    ]
+    assert refused.status_code == 401
+    assert refused.json()["error"]["errors"][0]["reason"] == "authError"

@@ -1,9 +1,9 @@
 """The admin of the learning records: read-mostly, since syncs own them.
 
-Courses, assignments, enrollments, progress and repositories are rewritten by the next sync
-of their integration, so the admin shows them without letting anyone edit
-them. Learner identities decide whose records are whose; an admin may fix a
-wrong match.
+Courses, assignments, enrollments, progress, repositories, playlists and
+videos are rewritten by the next sync of their integration, so the admin
+shows them without letting anyone edit them. Learner identities decide
+whose records are whose; an admin may fix a wrong match.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from portal.learning.models import (
     Course,
     Enrollment,
     LearnerIdentity,
+    Playlist,
+    PlaylistItem,
     Progress,
     Repository,
+    Video,
 )
 
 SYNCED_FIELDS = (
@@ -162,6 +165,74 @@ class RepositoryAdmin(SyncedRecordAdmin):
         "pushed_at",
         "readme_truncated",
         "readme",
+        *SYNCED_FIELDS,
+    )
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(SyncedRecordAdmin):
+    """Playlists from YouTube integrations, the school's and learners' own."""
+
+    list_display = (
+        "title",
+        "channel_title",
+        "privacy_status",
+        "item_count",
+        "integration",
+    )
+    list_filter = ("privacy_status", "integration", DeletedListFilter)
+    list_select_related = ("integration",)
+    search_fields = ("title", "channel_title", "external_id")
+    fields = (
+        "title",
+        "description",
+        "channel_id",
+        "channel_title",
+        "privacy_status",
+        "item_count",
+        "thumbnail_url",
+        "published_at",
+        *SYNCED_FIELDS,
+    )
+
+
+@admin.register(PlaylistItem)
+class PlaylistItemAdmin(SyncedRecordAdmin):
+    """A video's position in a playlist."""
+
+    list_display = ("playlist", "position", "video_external_id", "integration")
+    list_filter = ("integration", DeletedListFilter)
+    list_select_related = ("playlist", "integration")
+    search_fields = ("video_external_id", "playlist__title", "external_id")
+    fields = ("playlist", "video_external_id", "position", *SYNCED_FIELDS)
+
+
+@admin.register(Video)
+class VideoAdmin(SyncedRecordAdmin):
+    """Videos of the playlists YouTube integrations sync."""
+
+    list_display = (
+        "title",
+        "channel_title",
+        "duration_seconds",
+        "view_count",
+        "integration",
+    )
+    list_filter = ("integration", DeletedListFilter)
+    list_select_related = ("integration",)
+    search_fields = ("title", "channel_title", "external_id")
+    fields = (
+        "title",
+        "description",
+        "channel_id",
+        "channel_title",
+        "duration_seconds",
+        "thumbnail_url",
+        "view_count",
+        "like_count",
+        "comment_count",
+        "published_at",
+        "url",
         *SYNCED_FIELDS,
     )
 
