@@ -255,11 +255,10 @@ class PlaylistsStream(YouTubeStream):
 
         for index in range(start, len(sources)):
             source = sources[index]
-            params = {
-                "part": PLAYLIST_PARTS,
-                "maxResults": page_size(context),
-                **source,
-            }
+            # Up to 50 ids come on one page whatever the preview's limit, so
+            # the ids missing from it are known from that page alone.
+            size = MAX_RESULTS if "id" in source else page_size(context)
+            params = {"part": PLAYLIST_PARTS, "maxResults": size, **source}
             resume = {"cursor": token} if token else None
             for fetched in api.listing("playlists", params, resume):
                 page = _mapped(context, self.name, fetched, playlist_record, None)

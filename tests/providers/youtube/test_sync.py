@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from integrations.models import SyncStatus
+from integrations.providers.base import StreamContext
+from integrations.registry import get_provider
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Playlist, PlaylistItem, Video
 from tests.providers.youtube.helpers import (
@@ -242,3 +244,25 @@ def test_a_private_video_in_a_playlist_is_a_failure_of_the_videos_run(
     assert items.created == 9
     assert (videos.created, videos.failed) == (8, 1)
     assert videos.failures[0]["external_id"] == channel.video_ids[3]
+
+
+def test_a_preview_reads_the_ids_on_one_page_and_pages_a_channel(
+    db, youtube, api_key, channel
+):
+    integration = make_youtube_integration(
+        youtube,
+        api_key,
+        playlist_ids=[channel.course, channel.extra],
+        channel_id=channel.channel_id,
+    )
+    provider = get_provider("youtube")
+    context = StreamContext(
+        integration, provider.build_client(integration), {}, page_limit=1
+    )
+
+    pages = list(provider.stream(integration, "playlists").pages(context, None))
+
+    assert [len(page.records) for page in pages] == [2, 1, 1]
+    assert all(not page.failures for page in pages)
+    assert [page.next_cursor for page in pages][-1] is None
+    assert pages[0].next_cursor == {"source": 1, "page": None}
