@@ -186,8 +186,12 @@ def record_success(sink: Integration, batch: list[Delivery]) -> None:
     """Mark a batch delivered and tell the sink's state it works."""
     now = timezone.now()
     with transaction.atomic():
+        # Only rows this worker still holds: a batch whose lease expired may
+        # be another worker's by now.
         Delivery.objects.filter(
-            pk__in=[delivery.pk for delivery in batch], status=DeliveryStatus.DELIVERING
+            pk__in=[delivery.pk for delivery in batch],
+            status=DeliveryStatus.DELIVERING,
+            lease_owner=batch[0].lease_owner,
         ).update(
             status=DeliveryStatus.DELIVERED,
             delivered_at=now,
@@ -212,7 +216,9 @@ def record_failure(
             status, next_at, attempts = _after_failure(delivery, error, retry_at)
             dead += status == DeliveryStatus.DEAD
             Delivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.DELIVERING
+                pk=delivery.pk,
+                status=DeliveryStatus.DELIVERING,
+                lease_owner=delivery.lease_owner,
             ).update(
                 status=status,
                 next_attempt_at=next_at,

@@ -20,6 +20,7 @@ from portal.events.delivery import (
     deliver_due,
     messages_for,
     record_success,
+    send_batch,
     sweep,
 )
 from portal.events.models import Delivery, DeliveryStatus, Event, SinkState
@@ -266,14 +267,16 @@ def test_crashed_worker_after_sending_is_delivered_again_with_the_same_keys(
     emit_many(2)
     sweep()
     claimed = claim_batch(discord_sink, "worker-that-dies", 10, ordered=True)
-    # The sink takes the batch, then the worker dies before recording it.
+    # The sink takes the batch, then the worker stalls before recording it.
     get_provider("discord").deliver(discord_sink, messages_for(claimed))
 
     Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     sweep()
-    deliver_due(discord_sink, "worker-2")
-    # The late worker's record of its lost batch changes nothing.
+    retaken = claim_batch(discord_sink, "worker-2", 10, ordered=True)
+    # The stalled worker wakes: the rows are worker-2's now, not its own.
     record_success(discord_sink, claimed)
+    assert statuses(discord_sink) == {DeliveryStatus.DELIVERING: 2}
+    send_batch(discord_sink, retaken)
 
     keys = discord_fake.delivered_keys()
     assert len(keys) == 4 and len(set(keys)) == 2
