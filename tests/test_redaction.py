@@ -688,3 +688,16 @@ def test_every_configured_log_handler_redacts():
     ]
 
     assert unguarded == []
+
+
+def test_ga4_api_secret_in_the_query_string_is_masked():
+    url = (
+        "https://www.google-analytics.com/mp/collect"
+        "?measurement_id=G-AB12CD34&api_secret=Xy9Zq8Wv7Ut6"
+    )
+
+    assert redact_url(url) == (
+        "https://www.google-analytics.com/mp/collect"
+        "?measurement_id=G-AB12CD34&api_secret=***"
+    )
+    assert "Xy9Zq8Wv7Ut6" not in redact_text(f"POST {url} failed")

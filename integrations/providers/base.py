@@ -102,12 +102,17 @@ class SinkMessage:
 class DeliveryResult:
     """What a sink answered to one batch: how many messages it accepted.
 
-    A batch is accepted whole or not at all: a sink that cannot take a
-    message raises one of the typed errors instead of returning.
+    A sink that cannot take the batch raises one of the typed errors instead
+    of returning. A sink that took the batch but refused some of its
+    messages for good (an analytics service that validates each event)
+    names them in ``rejected``: message key to a short reason without
+    secrets. Those deliveries become dead with that reason; the rest are
+    delivered.
     """
 
     delivered: int
     details: dict[str, Any] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
 
 
 class Stream:

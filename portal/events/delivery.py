@@ -44,6 +44,8 @@ LEASE = timedelta(minutes=2)
 BATCHES_PER_TASK = 20
 #: Statuses that hold a later event of the same subject back (ordered sinks).
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING, DeliveryStatus.FAILED)
+#: The error code of a delivery the sink took but refused for good.
+REJECTED = "rejected_by_sink"
 
 
 def _due(now: datetime) -> Q:
@@ -141,7 +143,7 @@ def send_batch(sink: Integration, batch: list[Delivery]) -> None:
     log_context = {"integration": sink.name, "batch": len(batch)}
     try:
         provider = get_provider(sink.provider)
-        provider.deliver(sink, messages_for(batch))
+        result = provider.deliver(sink, messages_for(batch))
     except errors.IntegrationError as error:
         record_failure(sink, batch, error)
     except UnknownProvider as error:
@@ -152,8 +154,16 @@ def send_batch(sink: Integration, batch: list[Delivery]) -> None:
         failure = errors.TransientError(f"Internal error: {type(error).__name__}")
         record_failure(sink, batch, failure)
     else:
-        record_success(sink, batch)
-        logger.info("events.delivery.delivered", extra=log_context)
+        rejected = getattr(result, "rejected", None) or {}
+        accepted = [d for d in batch if d.idempotency_key not in rejected]
+        if accepted:
+            record_success(sink, accepted)
+        if len(accepted) < len(batch):
+            record_rejected(sink, batch, rejected)
+        logger.info(
+            "events.delivery.delivered",
+            extra={**log_context, "rejected": len(batch) - len(accepted)},
+        )
 
 
 def deliver_due(sink: Integration, owner: str) -> int:
@@ -172,11 +182,15 @@ def deliver_due(sink: Integration, owner: str) -> int:
         if not batch:
             break
         send_batch(sink, batch)
+        ids = [delivery.pk for delivery in batch]
         arrived = Delivery.objects.filter(
-            pk__in=[delivery.pk for delivery in batch], status=DeliveryStatus.DELIVERED
+            pk__in=ids, status=DeliveryStatus.DELIVERED
+        ).count()
+        refused = Delivery.objects.filter(
+            pk__in=ids, status=DeliveryStatus.DEAD, error_code=REJECTED
         ).count()
         delivered += arrived
-        if arrived < len(batch):
+        if arrived + refused < len(batch):
             # The sink is failing: the rest waits for its retry time.
             break
     return delivered
@@ -201,6 +215,36 @@ def record_success(sink: Integration, batch: list[Delivery]) -> None:
             lease_expires_at=None,
         )
         sinkstate.record_delivered(sink)
+
+
+def record_rejected(
+    sink: Integration, batch: list[Delivery], rejected: dict[str, str]
+) -> None:
+    """Make the deliveries the sink refused for good dead, each with its reason.
+
+    The sink itself worked, so its state is not marked failing: a refused
+    event (too old, invalid for the service) says nothing about the sink.
+    """
+    with transaction.atomic():
+        for delivery in batch:
+            reason = rejected.get(delivery.idempotency_key)
+            if reason is None:
+                continue
+            Delivery.objects.filter(
+                pk=delivery.pk,
+                status=DeliveryStatus.DELIVERING,
+                lease_owner=delivery.lease_owner,
+            ).update(
+                status=DeliveryStatus.DEAD,
+                error_code=REJECTED,
+                error=redact_text(str(reason))[:2000] or "Refused by the sink.",
+                lease_owner="",
+                lease_expires_at=None,
+            )
+    logger.warning(
+        "events.delivery.rejected",
+        extra={"integration": sink.name, "rejected": len(rejected)},
+    )
 
 
 def record_failure(
