@@ -27,6 +27,7 @@ the portal's idempotency keys from the section blocks' ``block_id``.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -128,3 +129,222 @@ def blocks_valid(blocks: list[Any]) -> bool:
         if block.get("type") == "section" and len(text) > MAX_SECTION_TEXT:
             return False
     return True
+
+
+BOT_TOKEN = "xoxb-1111111111-2222222222-fakeSlackBotToken42"
+#: Channels the fake workspace starts with: id, name, archived.
+START_CHANNELS = (("C0GENERAL1", "general", False), ("C0ARCHIVE1", "old-news", True))
+
+
+class SlackWebApiFake(FakeServer):
+    """Slack's Web API for one workspace and one bot token, on loopback.
+
+    What it reproduces, from api.slack.com/web, the method references of
+    auth.test, chat.postMessage, conversations.create and conversations.list,
+    and api.slack.com/docs/rate-limits:
+
+    - Every method under ``/api/<method>``; a missing or wrong Bearer token
+      answers HTTP 200 ``{"ok": false, "error": "not_authed"}`` or
+      ``"invalid_auth"``; :meth:`revoke` makes it ``token_revoked``.
+    - ``chat.postMessage`` (JSON): ``channel_not_found`` for an unknown id
+      or name, ``not_in_channel`` for a channel the bot was removed from
+      (:meth:`kick`), ``is_archived``, ``no_text`` without text or blocks,
+      ``msg_too_long`` for text over 40,000 characters, ``invalid_blocks``
+      past 50 blocks or a section text over 3000; success answers
+      ``{"ok": true, "channel", "ts", "message"}``.
+    - ``conversations.create``: the name rules (``invalid_name_specials``,
+      ``invalid_name_maxlength``, ``invalid_name_required``), and
+      ``name_taken`` for an existing name, archived ones included.
+    - ``conversations.list``: pages of ``limit`` channels (default 100)
+      with ``response_metadata.next_cursor`` ("" on the last page);
+      ``exclude_archived=true`` leaves archived channels out.
+    - :meth:`rate_limit`: HTTP 429 with ``Retry-After`` and the body
+      ``{"ok": false, "error": "ratelimited"}`` [assumed: the body is seen
+      in SDK issue threads, only the status and header are documented].
+
+    The cursor is an opaque string here as in Slack; its format is
+    [assumed]. Tokens are checked by equality only.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted: list[dict[str, Any]] = []
+        self.channels: list[dict[str, Any]] = [
+            {"id": cid, "name": name, "is_archived": archived, "member": True}
+            for cid, name, archived in START_CHANNELS
+        ]
+        self._token_state = ""
+        self._throttled: list[int] = []
+        self._lock_api = threading.Lock()
+        for method, handler in {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "conversations.create": self._create,
+            "conversations.list": self._list,
+        }.items():
+            self.route("*", f"/api/{method}", self._guarded(handler))
+
+    @property
+    def api_url(self) -> str:
+        """Return the Web API's base URL, as the ``api_url`` setting takes it."""
+        return self.url_for("/api")
+
+    def revoke(self) -> None:
+        """Revoke the bot token: ``token_revoked`` from now on."""
+        self._token_state = "token_revoked"
+
+    def kick(self, name: str) -> None:
+        """Remove the bot from channel ``name``: ``not_in_channel`` on posts."""
+        self._channel(name)["member"] = False
+
+    def add_channels(self, count: int, prefix: str = "course") -> None:
+        """Add ``count`` channels named ``<prefix>-<n>``, to fill list pages."""
+        with self._lock_api:
+            start = len(self.channels)
+            for number in range(count):
+                self.channels.append(
+                    {
+                        "id": f"C0FILL{start + number:05d}",
+                        "name": f"{prefix}-{number}",
+                        "is_archived": False,
+                        "member": True,
+                    }
+                )
+
+    def rate_limit(self, retry_after: int) -> None:
+        """Answer the next call with 429 and ``Retry-After``."""
+        with self._lock_api:
+            self._throttled.append(retry_after)
+
+    def delivered_keys(self) -> list[str]:
+        """Return the block ids of every posted section, in arrival order."""
+        return [
+            block.get("block_id", "")
+            for message in self.posted
+            for block in message.get("blocks", [])
+        ]
+
+    def _guarded(self, handler: Any) -> Any:
+        def answer(request: RecordedRequest) -> Reply:
+            with self._lock_api:
+                wait = self._throttled.pop(0) if self._throttled else None
+            if wait is not None:
+                error = {"ok": False, "error": "ratelimited"}
+                return Reply.json(error, 429, {"Retry-After": str(wait)})
+            authorization = request.header("Authorization") or ""
+            if not authorization.startswith("Bearer "):
+                return _error("not_authed")
+            if authorization != f"Bearer {BOT_TOKEN}":
+                return _error("invalid_auth")
+            if self._token_state:
+                return _error(self._token_state)
+            return handler(request)
+
+        return answer
+
+    def _channel(self, id_or_name: str) -> dict[str, Any]:
+        for channel in self.channels:
+            if id_or_name in (channel["id"], channel["name"], "#" + channel["name"]):
+                return channel
+        raise KeyError(id_or_name)
+
+    def _auth_test(self, request: RecordedRequest) -> Reply:
+        return Reply.json(
+            {
+                "ok": True,
+                "url": "https://portal-fake.slack.com/",
+                "team": "Portal Fake",
+                "user": "portal_bot",
+                "team_id": "T0PORTAL1",
+                "user_id": "U0PORTALBOT",
+                "bot_id": BOT,
+            }
+        )
+
+    def _post_message(self, request: RecordedRequest) -> Reply:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error("invalid_json")
+        try:
+            channel = self._channel(str(body.get("channel", "")))
+        except KeyError:
+            return _error("channel_not_found")
+        if channel["is_archived"]:
+            return _error("is_archived")
+        if not channel["member"]:
+            return _error("not_in_channel")
+        if not body.get("text") and not body.get("blocks"):
+            return _error("no_text")
+        if len(body.get("text") or "") > 40_000:
+            return _error("msg_too_long")
+        if not blocks_valid(body.get("blocks") or []):
+            return _error("invalid_blocks")
+
+        ts = f"1700000000.{len(self.posted) + 1:06d}"
+        self.posted.append(body)
+        message = {"type": "message", "text": body.get("text", ""), "ts": ts}
+        return Reply.json(
+            {"ok": True, "channel": channel["id"], "ts": ts, "message": message}
+        )
+
+    def _create(self, request: RecordedRequest) -> Reply:
+        body = request.json() if request.body else {}
+        name = body.get("name") if isinstance(body, dict) else None
+        if not name:
+            return _error("invalid_name_required")
+        if len(name) > 80:
+            return _error("invalid_name_maxlength")
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            return _error("invalid_name_specials")
+        with self._lock_api:
+            if any(channel["name"] == name for channel in self.channels):
+                return _error("name_taken")
+            channel = {
+                "id": f"C0NEW{len(self.channels):05d}",
+                "name": name,
+                "is_archived": False,
+                "member": True,
+            }
+            self.channels.append(channel)
+        return Reply.json({"ok": True, "channel": _shape(channel)})
+
+    def _list(self, request: RecordedRequest) -> Reply:
+        limit = int(request.arg("limit", "100") or 100)
+        start = int(request.arg("cursor", "") or "0") if request.arg("cursor") else 0
+        visible = [
+            channel
+            for channel in self.channels
+            if not (
+                request.arg("exclude_archived") == "true" and channel["is_archived"]
+            )
+        ]
+        page = visible[start : start + limit]
+        more = start + limit < len(visible)
+        return Reply.json(
+            {
+                "ok": True,
+                "channels": [_shape(channel) for channel in page],
+                "response_metadata": {
+                    "next_cursor": str(start + limit) if more else ""
+                },
+            }
+        )
+
+
+def _error(code: str) -> Reply:
+    """Answer as the Web API does: HTTP 200 and ``ok: false``."""
+    return Reply.json({"ok": False, "error": code})
+
+
+def _shape(channel: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": channel["id"],
+        "name": channel["name"],
+        "is_channel": True,
+        "is_private": False,
+        "is_archived": channel["is_archived"],
+        "name_normalized": channel["name"],
+        "created": 1504554479,
+        "creator": "U0123456",
+    }
