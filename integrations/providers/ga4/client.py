@@ -7,9 +7,9 @@ events it throws away, so every rule of the validation server
 to valid ones, values cut, extra parameters dropped, and events older than
 the 72-hour backdating window refused with a reason.
 
-Google docs: https://developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events,
-https://developers.google.com/analytics/devguides/collection/protocol/ga4/validating-events
-and https://support.google.com/analytics/answer/13316687 (naming rules).
+Google docs (under developers.google.com/analytics/devguides/collection/):
+protocol/ga4/sending-events, protocol/ga4/validating-events; naming rules:
+https://support.google.com/analytics/answer/13316687.
 """
 
 from __future__ import annotations
