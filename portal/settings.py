@@ -113,6 +113,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The portal package is no app, so its tag libraries are named here.
+            "libraries": {"analytics": "portal.templatetags.analytics"},
         },
     },
 ]
@@ -215,6 +217,9 @@ if IS_PRODUCTION and not PORTAL_SITE_URL.startswith("https://"):
 PORTAL_YOUTUBE_API_URL = env.str(
     "PORTAL_YOUTUBE_API_URL", default="https://www.googleapis.com/youtube/v3"
 )
+# A GA4 measurement id (G-...) turns on Google's gtag script on the portal's
+# pages (docs/providers/ga4.md); empty, the pages load nothing from Google.
+PORTAL_GA4_MEASUREMENT_ID = env.str("PORTAL_GA4_MEASUREMENT_ID", default="")
 # Learner tokens are refreshed this long before they expire.
 PORTAL_TOKEN_REFRESH_MARGIN_SECONDS = env.int(
     "PORTAL_TOKEN_REFRESH_MARGIN_SECONDS", default=300
