@@ -75,7 +75,7 @@ class ProgressRecord(TypedDict):
 
 
 class RepositoryRecord(TypedDict):
-    """A code repository (GitHub), normalized.
+    """A code repository (GitHub, GitLab), normalized.
 
     ``readme`` is the README's text as stored, at most README_MAX_BYTES of
     UTF-8 (``readme_truncated`` says whether it was cut); empty when the
@@ -103,6 +103,19 @@ class RepositoryRecord(TypedDict):
     pushed_at: NotRequired[datetime | None]
     remote_created_at: NotRequired[datetime | None]
     remote_updated_at: NotRequired[datetime | None]
+
+
+class RepositoryFileRecord(TypedDict):
+    """A file or directory of a repository's tree (GitLab), normalized."""
+
+    type: Literal["repository_file"]
+    external_id: str
+    repository_external_id: str
+    path: str
+    name: str
+    entry_type: str
+    mode: NotRequired[str]
+    sha: NotRequired[str]
 
 
 class PlaylistRecord(TypedDict):
@@ -154,6 +167,7 @@ Record = (
     | EnrollmentRecord
     | ProgressRecord
     | RepositoryRecord
+    | RepositoryFileRecord
     | PlaylistRecord
     | PlaylistItemRecord
     | VideoRecord
@@ -165,6 +179,7 @@ RECORD_TYPES = (
     "enrollment",
     "progress",
     "repository",
+    "repository_file",
     "playlist",
     "playlist_item",
     "video",

@@ -29,6 +29,7 @@ from portal.learning.models import (
     PlaylistItem,
     Progress,
     Repository,
+    RepositoryFile,
     Video,
 )
 
@@ -57,6 +58,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "readme_read",
         "pushed_at",
     ),
+    "repository_file": ("path", "name", "entry_type", "mode", "sha"),
     "playlist": (
         "title",
         "description",
@@ -88,6 +90,7 @@ RECORD_MODELS: dict[str, type[models.Model]] = {
     "enrollment": Enrollment,
     "progress": Progress,
     "repository": Repository,
+    "repository_file": RepositoryFile,
     "playlist": Playlist,
     "playlist_item": PlaylistItem,
     "video": Video,
@@ -114,6 +117,9 @@ PARENTS: dict[str, Parent] = {
     "progress": _COURSE,
     "playlist_item": Parent(
         "playlist", Playlist, "playlist_external_id", "playlist_id"
+    ),
+    "repository_file": Parent(
+        "repository", Repository, "repository_external_id", "repository_id"
     ),
 }
 #: Text fields a record may give as None, stored as "".

@@ -9,8 +9,8 @@ the provider's code does not know it works for a learner.
 
 Each service registers how its learner integration is made in
 :data:`LEARNER_SYNCS`: Canvas (the learner's courses), GitHub (the
-learner's repositories) and Google (the learner's YouTube playlists). The
-providers of later issues (GitLab repositories) add theirs here.
+learner's repositories), GitLab (the learner's projects and their trees)
+and Google (the learner's YouTube playlists).
 """
 
 from __future__ import annotations
@@ -73,6 +73,20 @@ def _configure_github(connection: Connection) -> tuple[str, dict[str, Any], str]
     return services.github_api_url(), settings, GITHUB_SCHEDULE
 
 
+#: How often a learner's GitLab projects are synced: every half hour, like
+#: GitHub's. A pass costs one request per 100 projects and one per 100 tree
+#: entries of each project.
+GITLAB_SCHEDULE = "*/30 * * * *"
+
+
+def _configure_gitlab(connection: Connection) -> tuple[str, dict[str, Any], str]:
+    app = ProviderApp.objects.get(provider="gitlab")
+    # The learner's own work: projects they are a member of with at least
+    # the developer role, not every public project they can read.
+    settings = {"min_access_level": 30}
+    return services.gitlab_api_url(app), settings, GITLAB_SCHEDULE
+
+
 #: How often a learner's YouTube playlists are synced: every six hours. A
 #: pass costs a quota unit per 50 playlists, per 50 items of each playlist
 #: and per 50 videos, from the portal's one daily quota (10,000 units by
@@ -88,6 +102,7 @@ def _configure_youtube(connection: Connection) -> tuple[str, dict[str, Any], str
 LEARNER_SYNCS: dict[str, LearnerSync] = {
     "canvas": LearnerSync("canvas", "canvas", _configure_canvas),
     "github": LearnerSync("github", "github", _configure_github),
+    "gitlab": LearnerSync("gitlab", "gitlab", _configure_gitlab),
     "google": LearnerSync("google", "youtube", _configure_youtube),
 }
 

@@ -132,6 +132,11 @@ def _gitlab_base(app: ProviderApp) -> str:
     return (app.base_url or "https://gitlab.com").rstrip("/")
 
 
+def gitlab_api_url(app: ProviderApp) -> str:
+    """Return the REST API root of the GitLab an app's learners sign in to."""
+    return f"{_gitlab_base(app)}/api/v4"
+
+
 def _send(
     method: str, url: str, provider: str, *, auth: Any = None, **kwargs: Any
 ) -> HttpResponse:

@@ -378,3 +378,42 @@ class Video(SyncedRecord):
 
     def __str__(self) -> str:
         return self.title
+
+
+class RepositoryFileType(models.TextChoices):
+    """Git's kinds of tree entries, as GitLab's repository tree names them."""
+
+    BLOB = "blob", "File"
+    TREE = "tree", "Directory"
+    COMMIT = "commit", "Submodule"
+
+
+class RepositoryFile(SyncedRecord):
+    """A file or directory in a repository's default branch (GitLab's tree).
+
+    ``external_id`` is ``<project id>:<path>`` (a hash of the path stands in
+    when that is longer than 255 characters); ``sha`` is the git object id,
+    the same for every copy of identical content. ``entry_type`` is GitLab's
+    ``type`` (blob, tree or commit).
+    """
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="files"
+    )
+    path = models.TextField()
+    name = models.CharField(max_length=255)
+    entry_type = models.CharField(max_length=10, choices=RepositoryFileType.choices)
+    mode = models.CharField(max_length=6, blank=True)
+    sha = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["repository_id", "path", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_repository_file_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.path

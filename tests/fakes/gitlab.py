@@ -60,6 +60,34 @@ identity provider API", GitLab's doc/api/oauth2.md) unless marked:
   characters (the docs' examples) and the ``gloas-`` prefix of application
   secrets (docs.gitlab.com "GitLab token overview", token prefixes).
 
+The projects API (docs.gitlab.com/api/projects, api/repositories,
+api/rest "Pagination", security/rate_limits):
+
+- Personal access tokens (:meth:`GitLabFake.add_personal_token`) in the
+  ``PRIVATE-TOKEN`` header, or in ``Authorization: Bearer`` ("REST API
+  authentication": both are accepted for personal access tokens); OAuth
+  tokens in ``Authorization: Bearer``.
+- ``GET /api/v4/projects?membership=true`` with ``owned`` and
+  ``min_access_level`` filters, and ``GET /api/v4/groups/:id/projects``
+  (an id or URL-encoded full path); projects the token's user may not see
+  are absent. Offset pagination (``page``, ``per_page``, default 20, most
+  100) answers ``X-Page``, ``X-Per-Page``, ``X-Next-Page``,
+  ``X-Prev-Page``, ``X-Total``, ``X-Total-Pages`` and a ``Link`` header;
+  keyset pagination (``pagination=keyset&order_by=id``) answers only a
+  ``Link`` ``rel="next"`` URL carrying ``id_after`` [assumed: the name of
+  GitLab's keyset parameter for /projects]. Keyset with another
+  ``order_by`` is 405 [assumed status, API_NOTES "Keyset"].
+- ``GET /api/v4/projects/:id/repository/tree`` with ``ref``,
+  ``recursive`` and offset pagination. With ``pagination=keyset`` it
+  answers page numbers, the bug of gitlab issue #427205 [assumed to
+  persist on the instance]. An empty repository or unknown ref is 404
+  ``{"message": "404 Tree Not Found"}`` [assumed body]; a hidden project
+  404 ``{"message": "404 Project Not Found"}``.
+- Rate limits: with :meth:`GitLabFake.set_rate_limit`, every API answer
+  carries ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset``
+  (epoch seconds) and ``RateLimit-Name``; :meth:`GitLabFake.throttle`
+  answers the next API requests 429 ``Retry later`` with ``Retry-After``.
+
 Not modelled: public (non-confidential) applications that exchange a code
 without their secret, the device and password grants, ``/oauth/userinfo``
 and ``/oauth/token/info``.
@@ -67,9 +95,15 @@ and ``/oauth/token/info``.
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
 import secrets
 import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlencode
 
 from tests import leakcheck
 from tests.fakes.oauth import (
@@ -83,7 +117,7 @@ from tests.fakes.oauth import (
     redirect_with,
     request_parameters,
 )
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, links_header
 
 #: GitLab 15.0 and later: every OAuth access token lives two hours.
 ACCESS_TOKEN_LIFETIME = 7200
@@ -121,6 +155,50 @@ REVOKED_TOKEN = "Token was revoked. You have to re-authorize from the user."
 INSUFFICIENT_SCOPE = (
     "The request requires higher privileges than provided by the access token."
 )
+#: Scopes that open the projects and repository APIs.
+API_SCOPES = ("api", "read_api")
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+OWNER = 50
+DEVELOPER = 30
+
+
+@dataclass
+class FakeProject:
+    """A GitLab project: its members' access levels and its files."""
+
+    id: int
+    path: str
+    namespace: str
+    owner_id: int | str
+    members: dict[int | str, int]
+    files: list[str]
+    default_branch: str | None = "main"
+    visibility: str = "private"
+    description: str | None = None
+    topics: list[str] = field(default_factory=list)
+    archived: bool = False
+
+    def tree(self, recursive: bool) -> list[dict[str, Any]]:
+        """Return the tree entries, directories implied by the file paths."""
+        entries: dict[str, str] = {}
+        for path in self.files:
+            parts = path.split("/")
+            for depth in range(1, len(parts)):
+                entries.setdefault("/".join(parts[:depth]), "tree")
+            entries[path] = "blob"
+        if not recursive:
+            entries = {path: kind for path, kind in entries.items() if "/" not in path}
+        return [
+            {
+                "id": _git_sha(self.id, path),
+                "name": path.rsplit("/", 1)[-1],
+                "type": kind,
+                "path": path,
+                "mode": "040000" if kind == "tree" else "100644",
+            }
+            for path, kind in sorted(entries.items())
+        ]
 
 
 class GitLabAuthorization(AuthorizationServer):
@@ -267,6 +345,20 @@ class GitLabFake(FakeServer):
         self._faults_lock = threading.Lock()
         self.route("POST", self.oauth.revoke_path, self._revoke)
         self.route("GET", self.user_path, self._user)
+        self.projects: dict[int, FakeProject] = {}
+        self.personal_tokens: dict[str, tuple[OAuthUser, tuple[str, ...]]] = {}
+        self.rate_limit: tuple[int, int] | None = None
+        self._throttled: list[float] = []
+        api = re.escape(f"{self.prefix}/api/v4")
+        self.route("GET", f"{self.prefix}/api/v4/projects", self._projects)
+        self.route(
+            "GET", re.compile(api + r"/groups/(?P<group>[^/]+)/projects"), self._group
+        )
+        self.route(
+            "GET",
+            re.compile(api + r"/projects/(?P<project>\d+)/repository/tree"),
+            self._tree,
+        )
 
     @property
     def base_url(self) -> str:
@@ -289,6 +381,84 @@ class GitLabFake(FakeServer):
     ) -> OAuthUser:
         """Add a GitLab user; the first one added is the one signed in."""
         return self.oauth.add_user(id, username, name=name, email=email, state=state)
+
+    @property
+    def api_url(self) -> str:
+        """Return the REST API's base URL, ``<base_url>/api/v4``."""
+        return f"{self.base_url}/api/v4"
+
+    def add_personal_token(
+        self, user: OAuthUser, scopes: tuple[str, ...] = ("read_api",)
+    ) -> str:
+        """Issue a personal access token of ``user``'s (``glpat-`` prefix)."""
+        token = leakcheck.secret(f"glpat-{secrets.token_urlsafe(15)}")
+        self.personal_tokens[token] = (user, tuple(scopes))
+        return token
+
+    def add_project(
+        self,
+        owner: OAuthUser,
+        path: str,
+        *,
+        files: list[str] | tuple[str, ...] = ("README.md",),
+        namespace: str | None = None,
+        members: dict[int | str, int] | None = None,
+        **fields: Any,
+    ) -> FakeProject:
+        """Add a project ``owner`` owns; ids rise from 101 in order added."""
+        project = FakeProject(
+            id=101 + len(self.projects),
+            path=path,
+            namespace=namespace or owner.login,
+            owner_id=owner.id,
+            members={owner.id: OWNER, **(members or {})},
+            files=list(files),
+            **fields,
+        )
+        self.projects[project.id] = project
+        return project
+
+    def set_rate_limit(self, limit: int, remaining: int) -> None:
+        """Send ``RateLimit-*`` headers counting down from ``remaining``."""
+        self.rate_limit = (limit, remaining)
+
+    def throttle(self, times: int = 1, retry_after: float = 0) -> None:
+        """Answer the next ``times`` API requests 429 with ``Retry-After``."""
+        with self._faults_lock:
+            self._throttled.extend([retry_after] * times)
+
+    def project_json(self, project: FakeProject) -> dict[str, Any]:
+        """Return the Projects API's JSON for ``project`` (a subset of fields)."""
+        return {
+            "id": project.id,
+            "description": project.description,
+            "name": project.path.replace("-", " ").title(),
+            "name_with_namespace": f"{project.namespace} / {project.path}",
+            "path": project.path,
+            "path_with_namespace": f"{project.namespace}/{project.path}",
+            "created_at": "2024-01-15T09:30:00.000Z",
+            "updated_at": "2024-02-01T08:00:00.000Z",
+            "default_branch": project.default_branch,
+            "topics": project.topics,
+            "tag_list": project.topics,
+            "ssh_url_to_repo": f"git@example.com:{project.namespace}/{project.path}.git",
+            "http_url_to_repo": f"{self.base_url}/{project.namespace}/"
+            f"{project.path}.git",
+            "web_url": f"{self.base_url}/{project.namespace}/{project.path}",
+            "star_count": 0,
+            "forks_count": 0,
+            "last_activity_at": "2024-02-01T08:00:00.000Z",
+            "namespace": {
+                "id": abs(hash(project.namespace)) % 10_000,
+                "name": project.namespace,
+                "path": project.namespace.rsplit("/", 1)[-1],
+                "kind": "group" if "/" in project.namespace else "user",
+                "full_path": project.namespace,
+            },
+            "visibility": project.visibility,
+            "archived": project.archived,
+            "empty_repo": not project.files,
+        }
 
     def fail_revocation(self, times: int = 1, status: int = 500) -> None:
         """Answer the next ``times`` revocation requests with a server error."""
@@ -343,6 +513,11 @@ class GitLabFake(FakeServer):
         return self.oauth.revocation_reply(request)
 
     def _user(self, request: RecordedRequest) -> Reply:
+        personal = self._personal_user(request, USER_SCOPES)
+        if isinstance(personal, Reply):
+            return personal
+        if personal is not None:
+            return self._limited(Reply.json(self.user_json(personal)))
         token = bearer_token(request, query_param="access_token")
         record = self.oauth.access_token(token) if token else None
         if record is None:
@@ -361,7 +536,181 @@ class GitLabFake(FakeServer):
                 403,
             )
 
-        return Reply.json(self.user_json(record.user))
+        return self._limited(Reply.json(self.user_json(record.user)))
+
+    # --- projects API ---------------------------------------------------------
+
+    def _personal_user(
+        self, request: RecordedRequest, scopes: tuple[str, ...]
+    ) -> OAuthUser | Reply | None:
+        """Return a personal token's user or refusal; None for other tokens."""
+        token = request.header("PRIVATE-TOKEN") or bearer_token(request)
+        if token not in self.personal_tokens:
+            if request.header("PRIVATE-TOKEN") is not None:
+                return Reply.json(UNAUTHORIZED, 401)
+            return None
+        user, granted = self.personal_tokens[token]
+        if not set(scopes) & set(granted):
+            return Reply.json({"error": "insufficient_scope"}, 403)
+        return user
+
+    def _api_user(self, request: RecordedRequest) -> OAuthUser | Reply:
+        """Return the user a projects-API request authenticates as, or a refusal."""
+        with self._faults_lock:
+            wait = self._throttled.pop(0) if self._throttled else None
+        if wait is not None:
+            return Reply.text("Retry later", 429, {"Retry-After": f"{wait:g}"})
+        personal = self._personal_user(request, API_SCOPES)
+        if personal is not None:
+            return personal
+        token = bearer_token(request, query_param="access_token")
+        record = self.oauth.access_token(token) if token else None
+        if record is None:
+            return Reply.json(UNAUTHORIZED, 401)
+        if record.revoked:
+            return _invalid_token(REVOKED_TOKEN)
+        user = self.oauth.user_for(token)
+        if user is None:
+            return _invalid_token(EXPIRED_TOKEN)
+        if not set(API_SCOPES) & set(record.scope):
+            return Reply.json({"error": "insufficient_scope"}, 403)
+        return user
+
+    def _limited(self, reply: Reply) -> Reply:
+        """Add the ``RateLimit-*`` headers, counting this request."""
+        if self.rate_limit is None:
+            return reply
+        with self._faults_lock:
+            limit, remaining = self.rate_limit
+            remaining = max(0, remaining - 1)
+            self.rate_limit = (limit, remaining)
+        reset = math.ceil(time.time()) + 60
+        reply.headers.extend(
+            [
+                ("RateLimit-Name", "throttle_authenticated_api"),
+                ("RateLimit-Limit", str(limit)),
+                ("RateLimit-Observed", str(limit - remaining)),
+                ("RateLimit-Remaining", str(remaining)),
+                ("RateLimit-Reset", str(reset)),
+            ]
+        )
+        return reply
+
+    def _visible(self, user: OAuthUser, project: FakeProject) -> bool:
+        return user.id in project.members or project.visibility == "public"
+
+    def _projects(self, request: RecordedRequest) -> Reply:
+        user = self._api_user(request)
+        if isinstance(user, Reply):
+            return user
+        projects = [p for p in self.projects.values() if self._visible(user, p)]
+        if request.arg("membership") == "true":
+            projects = [p for p in projects if user.id in p.members]
+        return self._project_listing(request, user, projects)
+
+    def _group(self, request: RecordedRequest) -> Reply:
+        user = self._api_user(request)
+        if isinstance(user, Reply):
+            return user
+        group = unquote(request.match["group"])
+        projects = [
+            p
+            for p in self.projects.values()
+            if p.namespace == group and self._visible(user, p)
+        ]
+        if not projects:
+            return Reply.json({"message": "404 Group Not Found"}, 404)
+        return self._project_listing(request, user, projects)
+
+    def _project_listing(
+        self, request: RecordedRequest, user: OAuthUser, projects: list[FakeProject]
+    ) -> Reply:
+        if request.arg("owned") == "true":
+            projects = [p for p in projects if p.owner_id == user.id]
+        level = request.arg("min_access_level")
+        if level is not None:
+            projects = [p for p in projects if p.members.get(user.id, 0) >= int(level)]
+        rows = [self.project_json(p) for p in sorted(projects, key=lambda p: p.id)]
+        if request.arg("pagination") != "keyset":
+            return self._limited(_offset_page(request, rows))
+        if request.arg("order_by") != "id":
+            return Reply.json(
+                {
+                    "message": "405 Method Not Allowed: keyset pagination needs "
+                    "order_by=id"
+                },
+                405,
+            )
+
+        per_page = _per_page(request)
+        after = int(request.arg("id_after") or 0)
+        rows = [row for row in rows if row["id"] > after]
+        page, more = rows[:per_page], len(rows) > per_page
+        headers = {}
+        if more:
+            query = {name: values[0] for name, values in request.query.items()} | {
+                "id_after": page[-1]["id"]
+            }
+            next_url = self.url_for(f"{request.path}?{urlencode(query)}")
+            headers["Link"] = links_header([(next_url, "next")])
+        return self._limited(Reply.json(page, 200, headers))
+
+    def _tree(self, request: RecordedRequest) -> Reply:
+        user = self._api_user(request)
+        if isinstance(user, Reply):
+            return user
+        project = self.projects.get(int(request.match["project"]))
+        if project is None or not self._visible(user, project):
+            return Reply.json({"message": "404 Project Not Found"}, 404)
+        ref = request.arg("ref") or project.default_branch
+        if not project.files or ref != project.default_branch:
+            return Reply.json({"message": "404 Tree Not Found"}, 404)
+
+        entries = project.tree(request.arg("recursive") == "true")
+        # Keyset asked for or not, the tree answers page numbers (#427205).
+        return self._limited(_offset_page(request, entries))
+
+
+def _per_page(request: RecordedRequest) -> int:
+    value = int(request.arg("per_page") or DEFAULT_PER_PAGE)
+    return max(1, min(value, MAX_PER_PAGE))
+
+
+def _offset_page(request: RecordedRequest, rows: list[dict[str, Any]]) -> Reply:
+    """Answer one offset page of ``rows`` with GitLab's X- and Link headers."""
+    per_page = _per_page(request)
+    page = max(1, int(request.arg("page") or 1))
+    pages = max(1, math.ceil(len(rows) / per_page))
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    query = {name: values[0] for name, values in request.query.items()}
+    server = request.server
+
+    def url(number: int) -> str:
+        target = f"{request.path}?{urlencode(query | {'page': number})}"
+        return server.url_for(target) if server is not None else target
+
+    links = [(url(1), "first"), (url(pages), "last")]
+    if page < pages:
+        links.insert(0, (url(page + 1), "next"))
+    if page > 1:
+        links.insert(0, (url(page - 1), "prev"))
+    headers = {
+        "X-Page": str(page),
+        "X-Per-Page": str(per_page),
+        "X-Next-Page": str(page + 1) if page < pages else "",
+        "X-Prev-Page": str(page - 1) if page > 1 else "",
+        "X-Total": str(len(rows)),
+        "X-Total-Pages": str(pages),
+        "Link": links_header(links),
+    }
+    return Reply.json(chunk, 200, headers)
+
+
+def _git_sha(project_id: int, path: str) -> str:
+    """Return a stable 40-hex object id for a path of a project."""
+    return hashlib.sha1(
+        f"{project_id}:{path}".encode(), usedforsecurity=False
+    ).hexdigest()
 
 
 def _invalid_token(description: str) -> Reply:

@@ -13,7 +13,6 @@ https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from urllib.parse import quote
 from integrations import errors
 from integrations.http.pagination import FetchedPage, LinkHeaderPagination
 from integrations.http.retry import RateLimitSignal
+from integrations.providers.headers import number_header
 from integrations.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -42,16 +42,6 @@ SECONDARY_LIMIT_TEXT = "secondary rate limit"
 #: Below this share of the hour's quota the shared limiter spaces requests.
 LOW_BUDGET_RATIO = 0.1
 _MAX_GITHUB_MESSAGE = 300
-
-
-def number_header(response: HttpResponse, name: str) -> float | None:
-    """Return a numeric header, or None when it is absent or unreadable."""
-    raw = (response.headers.get(name) or "").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def github_message(response: HttpResponse) -> str:

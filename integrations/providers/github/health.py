@@ -14,8 +14,8 @@ from integrations.providers.base import HealthReport
 from integrations.providers.github.client import (
     LOW_BUDGET_RATIO,
     GitHubApi,
-    number_header,
 )
+from integrations.providers.headers import number_header
 from integrations.providers.health_failures import (
     FailureRules,
     elapsed_ms,

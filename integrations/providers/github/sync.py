@@ -16,7 +16,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from integrations import errors
 from integrations.providers.base import Stream
@@ -27,6 +26,12 @@ from integrations.providers.items import (
     mapped_page,
     read_datetime,
     read_text,
+)
+from integrations.providers.repositories import (
+    read_count,
+    read_flag,
+    read_topics,
+    resume_link_cursor,
 )
 from integrations.records import README_MAX_BYTES
 
@@ -74,33 +79,6 @@ class GitHubConfig:
 # --- Reading values ---------------------------------------------------------
 
 
-def _flag(item: dict[str, Any], key: str) -> bool:
-    value = item.get(key, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ItemError(f"{key}: expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _count(item: dict[str, Any], key: str) -> int:
-    value = item.get(key, 0)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ItemError(f"{key}: expected a count, got {value!r}")
-    return value
-
-
-def _topics(item: dict[str, Any]) -> list[str]:
-    value = item.get("topics")
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise ItemError("topics: expected a list of names")
-    return sorted(value)
-
-
 def _visibility(item: dict[str, Any], private: bool) -> str:
     value = item.get("visibility")
     if value is None:
@@ -141,7 +119,7 @@ def repository_record(item: dict[str, Any]) -> RepositoryRecord:
     owner = item.get("owner")
     if not isinstance(owner, dict):
         raise ItemError("owner: missing or not an object")
-    private = _flag(item, "private")
+    private = read_flag(item, "private")
     return {
         "type": "repository",
         "external_id": str(repository_id),
@@ -153,11 +131,11 @@ def repository_record(item: dict[str, Any]) -> RepositoryRecord:
         "default_branch": read_text(item, "default_branch"),
         "visibility": _visibility(item, private),
         "private": private,
-        "fork": _flag(item, "fork"),
-        "archived": _flag(item, "archived"),
-        "topics": _topics(item),
+        "fork": read_flag(item, "fork"),
+        "archived": read_flag(item, "archived"),
+        "topics": read_topics(item, "topics"),
         "language": read_text(item, "language"),
-        "stargazers_count": _count(item, "stargazers_count"),
+        "stargazers_count": read_count(item, "stargazers_count"),
         # Filled in by the stream when it reads READMEs.
         "readme": "",
         "readme_truncated": False,
@@ -190,7 +168,9 @@ class RepositoriesStream(Stream):
     ) -> Iterator[Page]:
         """Yield pages of repositories from ``cursor`` (None: the first page)."""
         path, params = self.config.listing(context.page_limit)
-        resume = self._resume_cursor(context, cursor, path)
+        resume = resume_link_cursor(
+            context, cursor, path, stream=self.name, event="github.sync.cursor_ignored"
+        )
         api = GitHubApi(context.client)
 
         for fetched in api.listing(path, params, resume):
@@ -260,23 +240,6 @@ class RepositoriesStream(Stream):
                 },
             )
             return None
-
-    def _resume_cursor(
-        self, context: StreamContext, cursor: dict[str, Any] | None, path: str
-    ) -> dict[str, Any] | None:
-        """Return the stored cursor if its next-page URL continues this listing."""
-        if cursor is None:
-            return None
-        url = cursor.get("url") if isinstance(cursor, dict) else None
-        if isinstance(url, str) and urlsplit(url).path.endswith(path):
-            return {"url": url}
-        # A cursor of another listing (the org setting changed) or shape
-        # restarts the pass; rows read again are upserted unchanged.
-        logger.warning(
-            "github.sync.cursor_ignored",
-            extra={"integration": context.integration.name, "stream": self.name},
-        )
-        return None
 
 
 def _stored_readmes(

@@ -1,0 +1,1 @@
+"""The GitLab provider: projects and their repository trees."""
