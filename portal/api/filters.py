@@ -31,6 +31,8 @@ from portal.learning.models import (
     PrivacyStatus,
     Progress,
     Repository,
+    RepositoryFile,
+    RepositoryFileType,
     RepositoryVisibility,
     Video,
 )
@@ -252,6 +254,23 @@ class RepositoryFilterSet(SyncedRecordFilterSet):
             "integration",
             "learner",
             "visibility",
+            "updated_since",
+            "include_deleted",
+        ]
+
+
+class RepositoryFileFilterSet(SyncedRecordFilterSet):
+    """Filters of /repository-files/."""
+
+    repository = IdFilter(field_name="repository_id", label="Id of the repository.")
+    entry_type = django_filters.ChoiceFilter(choices=RepositoryFileType.choices)
+
+    class Meta:
+        model = RepositoryFile
+        fields = [
+            "integration",
+            "repository",
+            "entry_type",
             "updated_since",
             "include_deleted",
         ]

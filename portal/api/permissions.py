@@ -23,6 +23,7 @@ from portal.learning.models import (
     Playlist,
     Progress,
     Repository,
+    RepositoryFile,
     Video,
 )
 
@@ -84,6 +85,15 @@ def visible_repositories(
     if is_staff(user):
         return queryset
     return queryset.filter(learner=user)
+
+
+def visible_repository_files(
+    user: Any, queryset: QuerySet[RepositoryFile]
+) -> QuerySet[RepositoryFile]:
+    """Cut ``queryset`` to the files of the repositories ``user`` may see."""
+    if is_staff(user):
+        return queryset
+    return queryset.filter(repository__learner=user)
 
 
 def visible_youtube(

@@ -29,6 +29,7 @@ from portal.learning.models import (
     Playlist,
     Progress,
     Repository,
+    RepositoryFile,
     Video,
 )
 
@@ -278,6 +279,34 @@ class RepositoryDetailSerializer(RepositorySerializer):
 
     class Meta(RepositorySerializer.Meta):
         fields = [*REPOSITORY_FIELDS, "readme"]
+        read_only_fields = fields
+
+
+class RepositoryFileSerializer(SyncedRecordSerializer):
+    """A file or directory of a repository's default branch (GitLab's tree)."""
+
+    repository = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="Id of the repository."
+    )
+    entry_type = serializers.CharField(
+        read_only=True,
+        help_text="blob (a file), tree (a directory) or commit (a submodule).",
+    )
+    sha = serializers.CharField(
+        read_only=True, help_text="The git object id; empty if the host gave none."
+    )
+
+    class Meta:
+        model = RepositoryFile
+        fields = [
+            *SYNCED_FIELDS,
+            "repository",
+            "path",
+            "name",
+            "entry_type",
+            "mode",
+            "sha",
+        ]
         read_only_fields = fields
 
 

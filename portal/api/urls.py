@@ -13,6 +13,9 @@ router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("enrollments", views.EnrollmentViewSet, basename="enrollment")
 router.register("progress", views.ProgressViewSet, basename="progress")
 router.register("repositories", views.RepositoryViewSet, basename="repository")
+router.register(
+    "repository-files", views.RepositoryFileViewSet, basename="repository-file"
+)
 router.register("playlists", views.PlaylistViewSet, basename="playlist")
 router.register("videos", views.VideoViewSet, basename="video")
 router.register("integrations", views.IntegrationViewSet, basename="integration")

@@ -33,6 +33,7 @@ from portal.learning.models import (
     Playlist,
     Progress,
     Repository,
+    RepositoryFile,
     Video,
 )
 
@@ -204,6 +205,29 @@ class RepositoryViewSet(
     def scope(self, queryset: QuerySet) -> QuerySet:
         """Cut to the repositories of the user's own integrations."""
         return permissions.visible_repositories(self.request.user, queryset)
+
+
+class RepositoryFileViewSet(
+    ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Files of repository trees, scoped like their repositories."""
+
+    serializer_class = serializers.RepositoryFileSerializer
+    filterset_class = filters.RepositoryFileFilterSet
+    ordering_fields = {
+        "id": "id",
+        "path": "path",
+        "repository": "repository",
+        "updated_at": "updated_at",
+    }
+
+    def base_queryset(self) -> QuerySet:
+        """Return files with their integration's name."""
+        return with_integration_name(RepositoryFile.objects.all())
+
+    def scope(self, queryset: QuerySet) -> QuerySet:
+        """Cut to the files of the repositories the user may see."""
+        return permissions.visible_repository_files(self.request.user, queryset)
 
 
 class YouTubeContentViewSet(
