@@ -11,7 +11,7 @@ from integrations.providers.analytics import pseudonymous_id
 from integrations.providers.base import SinkMessage
 from integrations.providers.ga4.client import ga4_name, plan_requests
 from portal.events.delivery import REJECTED
-from portal.events.models import Delivery, DeliveryStatus
+from portal.events.models import Delivery, DeliveryStatus, SinkState
 from tests import leakcheck
 from tests.events.analytics import apply_sink, emit_progress, test_command
 from tests.events.sinks import make_rule, pump, statuses
@@ -194,3 +194,20 @@ def test_health_is_unhealthy_when_the_validation_server_finds_faults(
 
     assert result.code != 0
     assert "bad" in result.output
+
+
+def test_refused_events_do_not_stop_the_next_batches(ga4_sink, ga4_fake):
+    make_rule(ga4_sink, "progress.*")
+    for percent in range(3):
+        emit_progress(7, percent, occurred_at=timezone.now() - timedelta(days=4))
+    for percent in range(30):
+        emit_progress(8, percent)
+
+    delivered = pump(ga4_sink)
+
+    assert delivered == 30
+    assert len(ga4_fake.events()) == 30
+    assert ga4_fake.invalid() == []
+    assert statuses(ga4_sink) == {DeliveryStatus.DELIVERED: 30, DeliveryStatus.DEAD: 3}
+    state = SinkState.objects.filter(sink=ga4_sink).first()
+    assert state is None or not state.broken
