@@ -223,10 +223,12 @@ class Provider:
     ) -> DeliveryResult:
         """Send up to ``max_batch`` rendered events to the sink in one go.
 
-        Sinks (``supports_sink``) override this. Accept the whole batch and
-        return, or raise the typed errors of integrations.errors: retryable
-        ones (``TransientError``, ``RateLimited`` with ``retry_at``) are
-        tried again later, the others park the batch as dead.
+        Sinks (``supports_sink``) override this. Accept the batch and
+        return (naming any message refused for good in
+        ``DeliveryResult.rejected``), or raise the typed errors of
+        integrations.errors: retryable ones (``TransientError``,
+        ``RateLimited`` with ``retry_at``) are tried again later, the others
+        park the batch as dead.
         """
         raise NotImplementedError(f"{self.slug} cannot deliver events")
 
