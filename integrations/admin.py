@@ -48,6 +48,7 @@ from integrations.models import (
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, all_providers, get_provider
 from integrations.sync.runs import cancel_run, enqueue_sync
+from portal.exports.actions import export_now
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     )
     list_filter = (ProviderListFilter, "enabled", "health_status")
     search_fields = ("name",)
-    actions = ("sync_now", "check_health", "test_connection")
+    actions = ("sync_now", "check_health", "test_connection", export_now)
     readonly_fields = ("health_panel",)
     change_form_template = "admin/integrations/integration/change_form.html"
 

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.learning",
     "portal.events",
+    "portal.exports",
     "portal.api",
 ]
 
