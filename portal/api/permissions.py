@@ -87,6 +87,20 @@ def visible_repositories(
     return queryset.filter(learner=user)
 
 
+def reportable_repositories(user: Any) -> QuerySet[Repository]:
+    """Return the repositories ``user`` may report a problem in.
+
+    The school's GitHub repositories (synced by integrations without a
+    connection: course material) and the user's own; not deleted.
+    """
+    rows = Repository.objects.select_related("integration").filter(
+        deleted_at__isnull=True, integration__provider="github"
+    )
+    if is_staff(user):
+        return rows
+    return rows.filter(Q(integration__connection__isnull=True) | Q(learner=user))
+
+
 def visible_repository_files(
     user: Any, queryset: QuerySet[RepositoryFile]
 ) -> QuerySet[RepositoryFile]:

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from portal.api import views
+from portal.api import issue_reports, views
 from portal.api.exceptions import not_found_view
 
 router = SimpleRouter()
@@ -23,6 +23,11 @@ router.register("sync-runs", views.SyncRunViewSet, basename="sync-run")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
+    path(
+        "repositories/<int:pk>/issues/",
+        issue_reports.RepositoryIssueView.as_view(),
+        name="repository-issues",
+    ),
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

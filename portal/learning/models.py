@@ -417,3 +417,52 @@ class RepositoryFile(SyncedRecord):
 
     def __str__(self) -> str:
         return self.path
+
+
+class IssueReportState(models.TextChoices):
+    """Where a report stands on its way to an issue at the repository's host."""
+
+    PENDING = "pending", "Pending: not sent yet"
+    SENDING = "sending", "Sending: the request may have reached the host"
+    CREATED = "created", "Created"
+    FAILED = "failed", "Failed: the host refused it"
+
+
+class IssueReport(models.Model):
+    """A learner's report of a problem, opened as an issue in a repository.
+
+    The row is written, with its unique ``idempotency_key``, before the
+    request is sent; ``state`` is ``sending`` from then until the host's
+    answer is stored, so a retry after an unanswered request searches for
+    the issue (by the key's marker in its body) before sending again.
+    """
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="issue_reports"
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=256)
+    body = models.TextField(blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    state = models.CharField(
+        max_length=10,
+        choices=IssueReportState.choices,
+        default=IssueReportState.PENDING,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    issue_number = models.PositiveIntegerField(null=True, blank=True)
+    issue_url = models.URLField(max_length=1000, blank=True)
+    issue_api_url = models.URLField(max_length=1000, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -39,6 +39,21 @@ docs.github.com "Authorizing OAuth apps" and the troubleshooting pages:
   (:meth:`GitHubFake.exhaust_quota`); the secondary limit, 403 or 429 with
   a message naming it and ``retry-after`` only when the test gives one
   (:meth:`GitHubFake.trip_secondary_limit`).
+- ``POST /repos/{owner}/{repo}/issues`` ("Create an issue"): 201 with a
+  ``Location`` header naming the issue's API URL and the Issue JSON; 410
+  ``Issues are disabled for this repo`` (:meth:`GitHubFake.disable_issues`);
+  422 ``Validation Failed`` with ``missing_field`` for a missing or empty
+  title and ``invalid`` for labels that are not a list of names; 404 for a
+  repository the token may not see; the secondary limit (the endpoint's
+  note) through :meth:`GitHubFake.trip_secondary_limit`. The 201 Location
+  and the 422 shape are assumed (API_NOTES [U]).
+  :meth:`GitHubFake.drop_after_create` creates the issue and then resets
+  the connection without an answer, as when a proxy dies after GitHub did
+  the work.
+- ``GET /repos/{owner}/{repo}/issues`` ("List repository issues"):
+  ``state`` open (default), closed or all, ``since`` (updated at or after),
+  ``creator``, ``sort=created`` ``direction`` asc or desc (default desc),
+  ``Link`` pages.
 - ``DELETE /applications/{client_id}/grant`` and ``.../token`` with HTTP
   Basic client_id:client_secret and ``{"access_token": ...}``: 204, 422 for
   a body without ``access_token``. Assumed, not documented for DELETE: 404
@@ -53,11 +68,13 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlencode
 
+from tests.fakes.faulty import Reset
 from tests.fakes.oauth import (
     AuthorizationServer,
     OAuthClient,
@@ -275,6 +292,10 @@ class GitHubFake(FakeServer):
         self._reset_at: dict[str, int] = {}
         self._data_lock = threading.RLock()
         self._next_repo_id = 1000
+        #: Repository id -> its issues, oldest first (GitHub's Issue JSON).
+        self.issues: dict[int, list[dict[str, Any]]] = {}
+        self.issues_disabled: set[int] = set()
+        self._drops_after_create = 0
         for prefix in ("", "/api/v3"):
             self.route("GET", f"{prefix}/user", self._user)
             self.route("GET", f"{prefix}/user/emails", self._emails)
@@ -289,6 +310,11 @@ class GitHubFake(FakeServer):
                 re.compile(rf"{prefix}/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/readme"),
                 self._readme,
             )
+            issues = re.compile(
+                rf"{prefix}/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues"
+            )
+            self.route("POST", issues, self._create_issue)
+            self.route("GET", issues, self._list_issues)
             self.route(
                 "DELETE",
                 re.compile(
@@ -504,6 +530,16 @@ class GitHubFake(FakeServer):
         with self._data_lock:
             self._secondary.extend([(status, retry_after)] * times)
 
+    def disable_issues(self, repo: dict[str, Any]) -> None:
+        """Turn the repository's issues off: creating one answers 410."""
+        with self._data_lock:
+            self.issues_disabled.add(repo["id"])
+
+    def drop_after_create(self, times: int = 1) -> None:
+        """Create the next ``times`` issues, then reset without answering."""
+        with self._data_lock:
+            self._drops_after_create += times
+
     # --- the API ------------------------------------------------------------
 
     def _authenticate(
@@ -708,6 +744,118 @@ class GitHubFake(FakeServer):
             return self._scoped(reply, user, token)
         return self._scoped(Reply.json(self._content_file(repo, content)), user, token)
 
+    def _create_issue(self, request: RecordedRequest) -> Reply:
+        user, token, refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        with self._data_lock:
+            repo = self._repo_of(request, user, token)
+        if repo is None:
+            return self._scoped(_not_found(), user, token)
+        if repo["id"] in self.issues_disabled:
+            body = {
+                "message": "Issues are disabled for this repo",
+                "documentation_url": f"{DOCS}/rest/issues/issues#create-an-issue",
+                "status": "410",
+            }
+            return self._scoped(Reply.json(body, 410), user, token)
+        try:
+            fields = request.json()
+        except ValueError:
+            fields = None
+        problem = _issue_problem(fields)
+        if problem is not None:
+            return self._scoped(problem, user, token)
+
+        reply = self._scoped(Reply(201), user, token)
+        if reply.status != 201:
+            return reply  # a rate limit: GitHub did nothing
+        issue = self._new_issue(request, repo, user, fields)
+        with self._data_lock:
+            drop = self._drops_after_create > 0
+            self._drops_after_create -= int(drop)
+        if drop:
+            return Reset(None)
+        answer = Reply.json(issue, 201, {"Location": issue["url"]})
+        answer.headers += [h for h in reply.headers if h[0].lower() != "content-type"]
+        return answer
+
+    def _new_issue(
+        self,
+        request: RecordedRequest,
+        repo: dict[str, Any],
+        user: OAuthUser,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        api_root = request.path.rsplit("/repos/", 1)[0]
+        now = self.oauth.clock.now()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        with self._data_lock:
+            issues = self.issues.setdefault(repo["id"], [])
+            number = len(issues) + 1
+            repository_url = f"{self.url}{api_root}/repos/{repo['full_name']}"
+            issue = {
+                "id": repo["id"] * 1000 + number,
+                "node_id": f"I_{repo['id']}_{number}",
+                "url": f"{repository_url}/issues/{number}",
+                "repository_url": repository_url,
+                "html_url": f"https://github.com/{repo['full_name']}/issues/{number}",
+                "number": number,
+                "state": "open",
+                "title": fields["title"],
+                "body": fields.get("body"),
+                "user": {"login": user.login, "id": user.id, "type": "User"},
+                "labels": [
+                    {"id": index + 1, "name": name, "color": "ededed"}
+                    for index, name in enumerate(fields.get("labels") or [])
+                ],
+                "assignee": None,
+                "assignees": [],
+                "milestone": None,
+                "locked": False,
+                "comments": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "closed_at": None,
+                "author_association": "OWNER",
+            }
+            issues.append(issue)
+        return dict(issue)
+
+    def _list_issues(self, request: RecordedRequest) -> Reply:
+        user, token, refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        with self._data_lock:
+            repo = self._repo_of(request, user, token)
+            issues = list(self.issues.get(repo["id"], [])) if repo else []
+        if repo is None:
+            return self._scoped(_not_found(), user, token)
+
+        state = request.arg("state", "open")
+        if state != "all":
+            issues = [issue for issue in issues if issue["state"] == state]
+        since = request.arg("since")
+        if since:
+            issues = [issue for issue in issues if issue["updated_at"] >= since]
+        creator = request.arg("creator")
+        if creator:
+            issues = [
+                i for i in issues if i["user"]["login"].lower() == creator.lower()
+            ]
+        if request.arg("direction", "desc") == "desc":
+            issues.reverse()
+        body, links = self._page(request, issues)
+        reply = Reply.json(body, headers={"Link": links} if links else None)
+        return self._scoped(reply, user, token)
+
+    def _repo_of(
+        self, request: RecordedRequest, user: OAuthUser, token: str
+    ) -> dict[str, Any] | None:
+        owner = unquote(request.match.group("owner"))
+        name = unquote(request.match.group("repo"))
+        return self._visible_repo(f"{owner}/{name}", user, token)
+
     def _visible_repo(
         self, full_name: str, user: OAuthUser, token: str
     ) -> dict[str, Any] | None:
@@ -863,6 +1011,33 @@ def _invalid(field: str) -> Reply:
             "message": "Validation Failed",
             "errors": [{"resource": "Search", "field": field, "code": "invalid"}],
             "documentation_url": f"{DOCS}/rest",
+        },
+        422,
+    )
+
+
+def _issue_problem(fields: Any) -> Reply | None:
+    """Return GitHub's 422 for an issue body it would refuse, else None."""
+    error = None
+    if (
+        not isinstance(fields, dict)
+        or not isinstance(fields.get("title"), str)
+        or (not fields["title"].strip())
+    ):
+        error = {"resource": "Issue", "code": "missing_field", "field": "title"}
+    elif "labels" in fields and not (
+        isinstance(fields["labels"], list)
+        and all(isinstance(label, str) for label in fields["labels"])
+    ):
+        error = {"resource": "Issue", "code": "invalid", "field": "labels"}
+    if error is None:
+        return None
+    return Reply.json(
+        {
+            "message": "Validation Failed",
+            "errors": [error],
+            "documentation_url": f"{DOCS}/rest/issues/issues#create-an-issue",
+            "status": "422",
         },
         422,
     )

@@ -56,6 +56,25 @@ def github_message(response: HttpResponse) -> str:
     return redact_text(message)[:_MAX_GITHUB_MESSAGE]
 
 
+def validation_fields(response: HttpResponse) -> list[dict[str, str]]:
+    """Return the field and code of each error of a 422 (no values, no text)."""
+    try:
+        body = response.json()
+    except errors.InvalidResponse:
+        return []
+    found = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [
+        {
+            "field": str(item.get("field", ""))[:100],
+            "code": str(item.get("code", ""))[:50],
+        }
+        for item in found
+        if isinstance(item, dict)
+    ]
+
+
 @dataclass(frozen=True)
 class GitHubThrottle:
     """Read GitHub's rate-limit headers into the HTTP layer's RateLimitSignal.
@@ -132,6 +151,20 @@ class GitHubErrors:
             return errors.NotFound(
                 "GitHub has no such resource, or hides it from this token "
                 "(GitHub answers 404 for private resources a token may not see)",
+                details=details,
+            )
+        if status == 410:
+            return errors.PermanentError(
+                "GitHub has this feature turned off for the repository (410 Gone; "
+                "for issues: a maintainer enables them in its settings)",
+                provider_code="gone",
+                details=details,
+            )
+        if status == 422:
+            details["fields"] = validation_fields(response)
+            return errors.PermanentError(
+                "GitHub refused the request as invalid (422 Validation Failed)",
+                provider_code="validation_failed",
                 details=details,
             )
         if status == 451:
