@@ -90,15 +90,18 @@ def visible_repositories(
 def reportable_repositories(user: Any) -> QuerySet[Repository]:
     """Return the repositories ``user`` may report a problem in.
 
-    The school's GitHub repositories (synced by integrations without a
-    connection: course material) and the user's own; not deleted.
+    The school's public GitHub repositories (synced by integrations without
+    a connection: course material) and the user's own; not deleted. A
+    private school repository (solutions, staff material) is staff's: a
+    learner's report on it would answer 404, as for one that does not exist.
     """
     rows = Repository.objects.select_related("integration").filter(
         deleted_at__isnull=True, integration__provider="github"
     )
     if is_staff(user):
         return rows
-    return rows.filter(Q(integration__connection__isnull=True) | Q(learner=user))
+    school_public = Q(integration__connection__isnull=True, private=False)
+    return rows.filter(school_public | Q(learner=user))
 
 
 def visible_repository_files(

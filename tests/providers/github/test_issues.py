@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from integrations import errors
 from integrations.providers.github import issues
 from integrations.sync.runs import run_sync_now
+from portal.api import permissions
 from portal.learning.models import IssueReport, Repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -252,3 +253,18 @@ def test_anonymous_and_unknown_repositories_are_refused(github, repository, lear
     assert anonymous.status_code in (401, 403)
     assert unknown.status_code == 404
     assert posts(github) == 0
+
+
+def test_a_learner_cannot_report_on_a_private_school_repository(
+    github, repository, learner
+):
+    Repository.objects.filter(pk=repository.pk).update(private=True)
+    staff = get_user_model().objects.create_user("staff", is_staff=True)
+
+    hidden = api_for(learner).post(
+        f"/api/v1/repositories/{repository.pk}/issues/", {"title": "t"}, format="json"
+    )
+
+    assert hidden.status_code == 404
+    assert posts(github) == 0
+    assert permissions.reportable_repositories(staff).filter(pk=repository.pk).exists()
