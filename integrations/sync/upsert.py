@@ -8,19 +8,28 @@ Unchanged rows (same content hash) are never rewritten.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
+from portal.events.domain import (
+    course_completed_event,
+    courses_completed,
+    is_complete,
+)
+from portal.events.models import Event
 from portal.learning.models import (
     Assignment,
     Course,
@@ -356,16 +365,51 @@ def store_page(
         update_fields.update(values)
         to_update.append(row)
 
+    completions = (
+        _completion_events(integration, to_create, to_update)
+        if record_type == "progress"
+        else []
+    )
     if to_create:
         model.objects.bulk_create(to_create)
     if to_update:
         model.objects.bulk_update(to_update, sorted(update_fields))
+    if completions:
+        courses_completed([event() for event in completions])
     if unchanged_pks:
         model.objects.filter(pk__in=unchanged_pks).update(seen_in_pass=pass_number)
     result.created = len(to_create)
     result.updated = len(to_update)
     result.unchanged = len(unchanged_pks)
     return result
+
+
+def _completion_events(
+    integration: Integration, created: list[Progress], updated: list[Progress]
+) -> list[Callable[[], Event]]:
+    """Return makers of ``course.completed`` for rows about to become complete.
+
+    Makers, because created rows get their ids only from ``bulk_create``.
+    The events are written in the page's transaction, with the rows.
+    """
+    done_before = set(
+        Progress.objects.filter(
+            Q(completed_at__isnull=False) | Q(percent__gte=100),
+            pk__in=[row.pk for row in updated],
+            deleted_at__isnull=True,
+        )
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    newly_done = [
+        row
+        for row in [*created, *updated]
+        if row.pk not in done_before and is_complete(row.percent, row.completed_at)
+    ]
+    return [
+        functools.partial(course_completed_event, row, integration.name, "sync")
+        for row in newly_done
+    ]
 
 
 def _load_parents(

@@ -24,6 +24,7 @@ from integrations.sync.upsert import PORTAL_OWNED_PREFIX
 from portal.api import filters, permissions, serializers
 from portal.api.exceptions import Conflict
 from portal.api.models import ApiToken
+from portal.events.domain import course_completed, is_complete
 from portal.events.outbox import emit
 from portal.events.writeback import queue_write_back
 from portal.learning.models import (
@@ -379,11 +380,12 @@ class ProgressViewSet(
             if getattr(progress, name) != value
         }
         if changed:
+            was_complete = is_complete(progress.percent, progress.completed_at)
             with transaction.atomic():
                 for name, value in changed.items():
                     setattr(progress, name, value)
                 progress.save(update_fields=[*changed, "updated_at"])
-                self._announce(progress, sorted(changed))
+                self._announce(progress, sorted(changed), was_complete)
 
         return Response(serializers.ProgressSerializer(progress).data)
 
@@ -419,11 +421,13 @@ class ProgressViewSet(
         progress.percent = values["percent"]
         progress.completed_at = values["completed_at"]
         progress.save()
-        self._announce(progress, ["percent", "completed_at"])
+        self._announce(progress, ["percent", "completed_at"], was_complete=False)
         return progress
 
-    def _announce(self, progress: Progress, fields: list[str]) -> None:
-        """Emit the progress event and queue the write-back (in the transaction)."""
+    def _announce(
+        self, progress: Progress, fields: list[str], was_complete: bool
+    ) -> None:
+        """Emit the progress events and queue the write-back (in the transaction)."""
         emit(
             "progress.updated",
             subject=f"progress:{progress.pk}",
@@ -440,6 +444,8 @@ class ProgressViewSet(
                 "source": "api",
             },
         )
+        if not was_complete and is_complete(progress.percent, progress.completed_at):
+            course_completed(progress, progress.integration.name, source="api")
         queue_write_back(progress)
         logger.info(
             "api.progress.reported",

@@ -6,15 +6,61 @@ it inside the transaction of the change it describes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from integrations.redaction import redact_text
+from portal.events.models import Event
 from portal.events.outbox import emit
 
 if TYPE_CHECKING:
     from integrations.models import Integration, SyncRun
+    from portal.learning.models import Progress
 
 _MAX_REASON = 500
+_COMPLETE = Decimal(100)
+
+
+def is_complete(percent: Any, completed_at: datetime | None) -> bool:
+    """Tell whether progress counts as completed: a completion time or 100 %."""
+    return completed_at is not None or Decimal(str(percent or 0)) >= _COMPLETE
+
+
+def course_completed_event(
+    progress: Progress, integration_name: str, source: str
+) -> Event:
+    """Return the unsaved ``course.completed`` event of a progress row."""
+    completed_at = progress.completed_at
+    return Event(
+        kind="course.completed",
+        subject=f"progress:{progress.pk}",
+        payload={
+            "progress_id": progress.pk,
+            "course_id": progress.course_id,
+            "learner_id": progress.learner_id,
+            "integration": integration_name,
+            "percent": str(progress.percent),
+            "completed_at": completed_at.isoformat() if completed_at else None,
+            "source": source,
+        },
+    )
+
+
+def course_completed(progress: Progress, integration_name: str, source: str) -> None:
+    """Record that a learner completed a course (``course.completed``).
+
+    Call only when the progress has just become complete (see
+    :func:`is_complete`), inside the transaction that changed it.
+    """
+    event = course_completed_event(progress, integration_name, source)
+    emit(event.kind, subject=event.subject, payload=event.payload)
+
+
+def courses_completed(events: list[Event]) -> None:
+    """Write several ``course.completed`` events in one query (a synced page)."""
+    if events:
+        Event.objects.bulk_create(events)
 
 
 def sync_failed(

@@ -156,7 +156,9 @@ def test_patch_changes_own_progress_and_announces_it(
     assert world.progress_a.updated_at > before
     # A synced row keeps its external id: the LMS's own.
     assert world.progress_a.external_id == f"p-101-{world.learner_a.pk}"
-    event = Event.objects.get(subject=f"progress:{world.progress_a.pk}")
+    event = Event.objects.get(
+        kind="progress.updated", subject=f"progress:{world.progress_a.pk}"
+    )
     assert event.payload["changed"] == ["percent"]
     assert WriteBack.objects.filter(progress=world.progress_a).count() == 1
     assert len(callbacks) == 1
