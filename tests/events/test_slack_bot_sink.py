@@ -241,3 +241,29 @@ def test_the_command_refuses_a_sink_of_another_provider(slack_api):
 
     with pytest.raises(CommandError, match="uses provider 'slack_webhook'"):
         call_command("slack_channel", "hook", "--title", "x")
+
+
+def test_the_docs_bot_example_applies_and_posts(slack_api):
+    import re
+    from pathlib import Path
+
+    from integrations.declarative import apply_document, parse_document
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "providers" / "slack.md"
+    blocks = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.DOTALL)
+    [text] = [block for block in blocks if "provider: slack\n" in block]
+    text = text.replace(
+        "      channel: C0123ABCD",
+        f"      api_url: {slack_api.api_url}\n      channel: C0GENERAL1",
+    )
+
+    apply_document(
+        parse_document(text, format="yaml"),
+        environ={"SLACK_BOT_TOKEN": slack.BOT_TOKEN},
+    )
+    sink = Integration.objects.get(name="team-slack-bot")
+    make_rule(sink, "*")
+    emit_many(1)
+
+    assert pump(sink) == 1
+    assert slack_api.posted[0]["channel"] == "C0GENERAL1"
