@@ -28,6 +28,7 @@ import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
+from integrations.declarative_routes import RouteChange, apply_route_change, plan_routes
 from integrations.errors import CredentialDecryptionError
 from integrations.models import Credential, Integration
 from integrations.providers.base import Provider
@@ -42,7 +43,7 @@ DocumentPath = tuple[str | int, ...]
 _Fail = Callable[[DocumentPath, str], None]
 
 #: Keys allowed at the top of the file.
-TOP_LEVEL_KEYS = ("integrations",)
+TOP_LEVEL_KEYS = ("integrations", "routes")
 #: Keys allowed in one integration entry.
 INTEGRATION_KEYS = (
     "name",
@@ -378,6 +379,7 @@ class ApplyPlan:
     source: str
     changes: list[IntegrationChange]
     applied: bool = False
+    routes: list[RouteChange] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Return how many integrations are created, updated and unchanged."""
@@ -394,14 +396,25 @@ class ApplyPlan:
                 counts[credential.action] += 1
         return counts
 
+    def route_counts(self) -> dict[str, int]:
+        """Return how many routing rules are created, updated and unchanged."""
+        counts = {CREATED: 0, UPDATED: 0, UNCHANGED: 0}
+        for route in self.routes:
+            counts[route.action] += 1
+        return counts
+
     def as_dict(self) -> dict[str, Any]:
         """Return the plan as JSON-ready data, without secrets."""
-        return {
+        plan = {
             "file": self.source,
             "dry_run": not self.applied,
             "integrations": [change.as_dict() for change in self.changes],
             "summary": {**self.counts(), "credentials": self.credential_counts()},
         }
+        if self.routes:
+            plan["routes"] = [route.as_dict() for route in self.routes]
+            plan["summary"]["routes"] = self.route_counts()
+        return plan
 
 
 @dataclass
@@ -450,10 +463,12 @@ def plan_changes(
         change = _plan_entry(document, entry, secrets, problems)
         if change is not None:
             changes.append(change)
+    sinks = {change.name: change.instance for change in changes}
+    routes = plan_routes(document, sinks, problems)
 
     if problems:
         raise DeclarativeFileError(document.source, problems)
-    return ApplyPlan(source=document.source, changes=changes)
+    return ApplyPlan(source=document.source, changes=changes, routes=routes)
 
 
 def _top_level_items(document: SourceDocument, problems: list[Problem]) -> list[Any]:
@@ -868,6 +883,8 @@ def apply_plan(plan: ApplyPlan) -> ApplyPlan:
     with transaction.atomic():
         for change in plan.changes:
             _apply_change(change)
+        for route in plan.routes:
+            apply_route_change(route)
     plan.applied = True
     return plan
 

@@ -58,13 +58,14 @@ def rule_problems(rule: RoutingRule) -> dict[str, list[str]]:
         except TemplateSyntaxError as error:
             problems["template"] = [f"The template does not compile: {error}"]
     if rule.sink_id is not None:
-        sink_problem = _sink_problem(rule.sink.provider)
-        if sink_problem:
-            problems["sink"] = [sink_problem]
+        problem = sink_problem(rule.sink.provider)
+        if problem:
+            problems["sink"] = [problem]
     return problems
 
 
-def _sink_problem(slug: str) -> str:
+def sink_problem(slug: str) -> str:
+    """Return why a provider cannot be a rule's sink; empty when it can."""
     try:
         provider = get_provider(slug)
     except UnknownProvider as error:

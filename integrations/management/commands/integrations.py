@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from integrations import cli_output, declarative
+from integrations.declarative_routes import RouteChange
 from integrations.errors import IntegrationError
 from integrations.models import HealthStatus, Integration, SyncStatus, latest_runs
 from integrations.registry import UnknownProvider
@@ -228,8 +229,18 @@ class Command(BaseCommand):
                     f"    {_describe_credential(credential, plan.applied)}"
                 )
 
+        for route in plan.routes:
+            self.stdout.write(
+                f"  route {route.name}: {_describe_route(route, plan.applied)}"
+            )
+
         counts = plan.counts()
         summary = ", ".join(f"{counts[action]} {action}" for action in counts)
+        if plan.routes:
+            routes = plan.route_counts()
+            summary += "; routes: " + ", ".join(
+                f"{routes[action]} {action}" for action in routes
+            )
         credentials = plan.credential_counts()
         written = [
             f"{credentials[action]} {action}"
@@ -572,6 +583,16 @@ def _describe_change(change: declarative.IntegrationChange, applied: bool) -> st
         return f"{verb} (provider {change.instance.provider})"
     verb = "updated" if applied else "would be updated"
     return f"{verb}: {', '.join(change.changed_fields)}"
+
+
+def _describe_route(route: RouteChange, applied: bool) -> str:
+    if route.action == declarative.UNCHANGED:
+        return "unchanged"
+    if route.action == declarative.CREATED:
+        verb = "created" if applied else "would be created"
+        return f"{verb} (to {route.sink.name})"
+    verb = "updated" if applied else "would be updated"
+    return f"{verb}: {', '.join(route.changed_fields)}"
 
 
 def _describe_credential(
