@@ -42,7 +42,7 @@ RETRY_DELAYS = (
 LEASE = timedelta(minutes=2)
 #: Batches one task sends before it leaves the rest to the next task.
 BATCHES_PER_TASK = 20
-#: Statuses that hold a later event of the same subject back (ordered sinks).
+#: Statuses that hold a later event of the same key back (ordered sinks).
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING, DeliveryStatus.FAILED)
 #: The error code of a delivery the sink took but refused for good.
 REJECTED = "rejected_by_sink"
@@ -60,7 +60,8 @@ def claim_batch(
     """Lease up to ``max_batch`` due deliveries of ``sink``, oldest event first.
 
     For an ordered sink a delivery is taken only when every unfinished
-    delivery of an earlier event of its subject is in the same batch.
+    delivery of an earlier event of its ordering key (the learner, else the
+    subject) is in the same batch.
     """
     now = timezone.now()
     state = SinkState.objects.filter(sink=sink).first()
@@ -97,24 +98,24 @@ def claim_batch(
 def _in_order(
     sink: Integration, candidates: list[Delivery], max_batch: int
 ) -> list[Delivery]:
-    subjects = {delivery.subject for delivery in candidates if delivery.subject}
+    keys = {delivery.ordering_key for delivery in candidates if delivery.ordering_key}
     earlier: dict[str, list[int]] = {}
-    for subject, event_id in (
-        Delivery.objects.filter(sink=sink, subject__in=subjects, status__in=UNFINISHED)
+    for key, event_id in (
+        Delivery.objects.filter(sink=sink, ordering_key__in=keys, status__in=UNFINISHED)
         .order_by("event_id")
-        .values_list("subject", "event_id")
+        .values_list("ordering_key", "event_id")
     ):
-        earlier.setdefault(subject, []).append(event_id)
+        earlier.setdefault(key, []).append(event_id)
 
     chosen: list[Delivery] = []
     taken: set[int] = set()
     for delivery in candidates:
         before = [
             event_id
-            for event_id in earlier.get(delivery.subject, [])
+            for event_id in earlier.get(delivery.ordering_key, [])
             if event_id < delivery.event_id
         ]
-        if delivery.subject and any(event_id not in taken for event_id in before):
+        if delivery.ordering_key and any(event_id not in taken for event_id in before):
             continue
         chosen.append(delivery)
         taken.add(delivery.event_id)

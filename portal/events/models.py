@@ -160,6 +160,13 @@ class Delivery(models.Model):
         related_name="deliveries",
     )
     subject = models.CharField(max_length=255, blank=True, db_index=True)
+    ordering_key = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="An ordered sink gets the deliveries of one key in event order: "
+        "the event's learner ('learner:<id>'), else its subject.",
+    )
     message = models.TextField(blank=True)
     status = models.CharField(
         max_length=20,

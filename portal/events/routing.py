@@ -120,6 +120,19 @@ def render_message(rule: RoutingRule, event: Event) -> str:
     return text.strip()[:MAX_MESSAGE]
 
 
+def ordering_key(event: Event) -> str:
+    """Return the key an ordered sink keeps in order: the learner, else subject.
+
+    One learner's events (several courses, completions after progress) arrive
+    in the order they happened; other learners' are not held back by them.
+    """
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    learner = payload.get("learner_id")
+    if isinstance(learner, int) and not isinstance(learner, bool):
+        return f"learner:{learner}"
+    return event.subject
+
+
 def delivery_key(event: Event, sink_id: int) -> str:
     """Return the idempotency key of an event's delivery to a sink."""
     return f"{event.pk}:{sink_id}"
@@ -174,6 +187,7 @@ def _deliveries_for(
             sink_id=rule.sink_id,
             rule=rule,
             subject=event.subject,
+            ordering_key=ordering_key(event),
         )
         try:
             delivery.message = render_message(rule, event)
