@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "portal.learning",
     "portal.events",
     "portal.exports",
+    "portal.assessment",
     "portal.api",
 ]
 

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from portal.api import issue_reports, views
 from portal.api.exceptions import not_found_view
+from portal.assessment import api as assessment_api
 
 router = SimpleRouter()
 router.register("courses", views.CourseViewSet, basename="course")
@@ -21,6 +22,10 @@ router.register("videos", views.VideoViewSet, basename="video")
 router.register("integrations", views.IntegrationViewSet, basename="integration")
 router.register("sync-runs", views.SyncRunViewSet, basename="sync-run")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
+router.register("quizzes", assessment_api.QuizViewSet, basename="quiz")
+router.register(
+    "quiz-results", assessment_api.QuizResultViewSet, basename="quiz-result"
+)
 
 urlpatterns = [
     path(

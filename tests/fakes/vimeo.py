@@ -156,9 +156,10 @@ class VimeoFake(FakeServer):
         plays: int | None = 10,
         privacy: str = "anybody",
         description: str | None = "",
+        video_id: str | None = None,
     ) -> dict[str, Any]:
         """Add a video of ``user_id``; return its full resource."""
-        video_id = self._next_id()
+        video_id = video_id or self._next_id()
         user = self.users[user_id]
         created = datetime(2024, 1, 1, tzinfo=UTC).replace(second=len(self.videos) % 60)
         video = {
@@ -205,10 +206,16 @@ class VimeoFake(FakeServer):
         return video
 
     def add_showcase(
-        self, user_id: str, name: str, video_ids: list[str], *, privacy: str = "anybody"
+        self,
+        user_id: str,
+        name: str,
+        video_ids: list[str],
+        *,
+        privacy: str = "anybody",
+        album_id: str | None = None,
     ) -> str:
         """Add a showcase of ``user_id`` holding ``video_ids`` in order; return its id."""
-        album_id = self._next_id()
+        album_id = album_id or self._next_id()
         user = self.users[user_id]
         self.showcases[album_id] = {
             "uri": f"/users/{user_id}/albums/{album_id}",

@@ -1,0 +1,1 @@
+"""A configurable REST quiz platform that portal quizzes are published to."""

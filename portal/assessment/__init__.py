@@ -1,0 +1,1 @@
+"""Quizzes in the portal, published to a quiz platform, and their results."""

@@ -1,0 +1,96 @@
+"""Admin of quizzes (questions inline) and quiz results."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from integrations.errors import IntegrationError
+from integrations.models import Integration
+from portal.assessment.models import Question, Quiz, QuizResult
+from portal.assessment.publish import publish_quiz
+from portal.assessment.results import sync_quiz_results
+
+
+class QuestionInline(admin.StackedInline):
+    """The questions of a quiz, edited with it."""
+
+    model = Question
+    extra = 0
+    fields = [
+        "position",
+        "kind",
+        "prompt",
+        "points",
+        "choices",
+        "correct_answer",
+        "accepted_answers",
+    ]
+
+
+@admin.register(Quiz)
+class QuizAdmin(admin.ModelAdmin):
+    """Write quizzes, publish them, and sync their results."""
+
+    list_display = ["title", "course", "publish_state", "integration", "updated_at"]
+    list_filter = ["publish_state"]
+    search_fields = ["title"]
+    inlines = [QuestionInline]
+    readonly_fields = [
+        "publish_state",
+        "external_id",
+        "published_version",
+        "published_at",
+        "publish_error",
+    ]
+    actions = ["publish", "sync_results"]
+
+    @admin.action(description="Publish to the quiz platform integration")
+    def publish(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> None:
+        """Publish each quiz to the only enabled quiz platform integration."""
+        platforms = list(Integration.objects.filter(provider="quiz_platform"))
+        if len(platforms) != 1:
+            self.message_user(
+                request,
+                "Set up exactly one quiz platform integration to publish from here.",
+                messages.ERROR,
+            )
+            return
+        for quiz in queryset:
+            try:
+                publish_quiz(quiz, platforms[0])
+            except ValidationError as error:
+                self.message_user(request, f"{quiz}: {error}", messages.ERROR)
+            except IntegrationError as error:
+                self.message_user(request, f"{quiz}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{quiz}: published", messages.SUCCESS)
+
+    @admin.action(description="Sync results from the quiz platform")
+    def sync_results(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> None:
+        """Sync the results of every quiz published to the chosen quizzes' platforms."""
+        ids = queryset.exclude(integration=None).values("integration_id")
+        for integration in Integration.objects.filter(id__in=ids):
+            try:
+                summary = sync_quiz_results(integration)
+            except IntegrationError as error:
+                self.message_user(
+                    request, f"{integration}: {error.message}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{integration}: {summary.created} new results, "
+                    f"{len(summary.failures)} failed",
+                )
+
+
+@admin.register(QuizResult)
+class QuizResultAdmin(admin.ModelAdmin):
+    """Learners' quiz results, as the platform scored them."""
+
+    list_display = ["quiz", "learner", "score", "max_score", "submitted_at"]
+    list_filter = ["integration"]
+    raw_id_fields = ["learner", "quiz"]

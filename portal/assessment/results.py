@@ -1,0 +1,220 @@
+"""Sync a quiz platform's results into QuizResult rows and learners' progress.
+
+Each page of a quiz's results is stored in one transaction together with
+the cursor of the next page (``Quiz.results_cursor``), so a sync killed
+mid-way resumes after the last stored page and loses nothing. Rows are
+upserted by (quiz, learner, external id): reading a page again changes
+nothing. A result seen for the first time updates the learner's progress
+in the quiz's course and emits ``quiz.completed`` in the same transaction.
+When the listing ends the cursor is cleared: the next sync reads the
+results from the first page again, which the upserts make harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from integrations.models import Integration
+from integrations.providers.quiz_platform.client import QuizPlatformClient
+from integrations.registry import get_provider
+from integrations.sync.identity import resolve_learners
+from portal.api.views import portal_external_id
+from portal.assessment.models import PublishState, Quiz, QuizResult
+from portal.events.domain import course_completed, is_complete
+from portal.events.outbox import emit
+from portal.learning.models import Progress
+
+logger = logging.getLogger(__name__)
+
+RESULT_FIELDS = ("score", "max_score", "answers", "submitted_at")
+
+
+@dataclass
+class ResultSyncSummary:
+    """What one results sync did."""
+
+    quizzes: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def sync_quiz_results(integration: Integration) -> ResultSyncSummary:
+    """Read the results of every quiz published to ``integration``."""
+    provider = get_provider("quiz_platform")
+    platform = QuizPlatformClient(
+        provider.build_client(integration), provider.config(integration)
+    )
+    quizzes = Quiz.objects.filter(
+        integration=integration, publish_state=PublishState.PUBLISHED
+    ).select_related("course")
+
+    summary = ResultSyncSummary()
+    for quiz in quizzes:
+        summary.quizzes += 1
+        for page in platform.result_pages(quiz.external_id, quiz.results_cursor):
+            with transaction.atomic():
+                _store_page(quiz, integration, page.items, summary)
+                quiz.results_cursor = page.next_cursor
+                quiz.save(update_fields=["results_cursor"])
+
+    logger.info(
+        "assessment.results.synced",
+        extra={
+            "integration": integration.name,
+            "quizzes": summary.quizzes,
+            "new_results": summary.created,
+            "failed": len(summary.failures),
+        },
+    )
+    return summary
+
+
+def _store_page(
+    quiz: Quiz,
+    integration: Integration,
+    items: list[Any],
+    summary: ResultSyncSummary,
+) -> None:
+    parsed = []
+    for item in items:
+        try:
+            parsed.append(parse_result(item))
+        except ValueError as error:
+            external_id = item.get("id") if isinstance(item, dict) else None
+            summary.failures.append({"external_id": external_id, "reason": str(error)})
+    learners = resolve_learners(integration, [result["learner"] for result in parsed])
+
+    for result in parsed:
+        learner_id = learners.get(result["learner"]["remote_user_id"])
+        if learner_id is None:
+            summary.failures.append(
+                {"external_id": result["external_id"], "reason": "learner unknown"}
+            )
+            continue
+        values = {name: result[name] for name in RESULT_FIELDS}
+        row, created = QuizResult.objects.get_or_create(
+            quiz=quiz,
+            learner_id=learner_id,
+            external_id=result["external_id"],
+            defaults={"integration": integration, **values},
+        )
+        if created:
+            summary.created += 1
+            progress = record_progress(quiz, learner_id)
+            _announce(row, progress)
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save(update_fields=[*RESULT_FIELDS, "updated_at"])
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+
+
+def parse_result(item: Any) -> dict[str, Any]:
+    """Return a platform result as portal values or raise ValueError saying why."""
+    if not isinstance(item, dict):
+        raise ValueError("a result is not a JSON object")
+    external_id = item.get("id")
+    if isinstance(external_id, bool) or not isinstance(external_id, int | str):
+        raise ValueError("id: missing or not an id")
+    learner = item.get("learner")
+    if not isinstance(learner, dict) or not str(learner.get("id") or "").strip():
+        raise ValueError("learner.id: missing")
+    submitted_at = parse_datetime(str(item.get("submitted_at") or ""))
+    if submitted_at is None or submitted_at.tzinfo is None:
+        raise ValueError("submitted_at: expected an ISO 8601 time with a zone")
+    answers = item.get("answers", [])
+    if not isinstance(answers, list | dict):
+        raise ValueError("answers: expected a list or an object")
+
+    return {
+        "external_id": str(external_id),
+        "learner": {
+            "remote_user_id": str(learner["id"]),
+            "email": str(learner.get("email") or ""),
+            "name": str(learner.get("name") or ""),
+        },
+        "score": _points(item.get("score"), "score"),
+        "max_score": _points(item.get("max_score"), "max_score"),
+        "answers": answers,
+        "submitted_at": submitted_at,
+    }
+
+
+def _points(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name}: expected a number")
+    try:
+        number = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation as error:
+        raise ValueError(f"{name}: not a number") from error
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{name}: expected a number of 0 or more")
+    return number
+
+
+def record_progress(quiz: Quiz, learner_id: int) -> Progress:
+    """Set the learner's percent in the course from the quizzes they completed.
+
+    The percent is the share of the course's published quizzes the learner
+    has a result for; it never lowers what the row already says. The row
+    is the portal-owned one (the API's), created when missing. Reaching
+    100 % emits ``course.completed`` (source ``quiz``) as other progress does.
+    """
+    course = quiz.course
+    progress, _ = Progress.objects.get_or_create(
+        integration_id=course.integration_id,
+        external_id=portal_external_id(course, learner_id),
+        defaults={"course": course, "learner_id": learner_id},
+    )
+    published = Quiz.objects.filter(
+        course=course, publish_state=PublishState.PUBLISHED
+    ).count()
+    done = (
+        QuizResult.objects.filter(
+            quiz__course=course,
+            quiz__publish_state=PublishState.PUBLISHED,
+            learner_id=learner_id,
+        )
+        .values("quiz_id")
+        .distinct()
+        .count()
+    )
+    share = (Decimal(100) * done / max(published, 1)).quantize(Decimal("0.01"))
+
+    if share > progress.percent or progress.deleted_at is not None:
+        was_complete = is_complete(progress.percent, progress.completed_at)
+        progress.percent = max(share, progress.percent)
+        progress.deleted_at = None
+        progress.save(update_fields=["percent", "deleted_at", "updated_at"])
+        if not was_complete and is_complete(progress.percent, progress.completed_at):
+            course_completed(progress, course.integration.name, "quiz")
+    return progress
+
+
+def _announce(result: QuizResult, progress: Progress) -> None:
+    emit(
+        "quiz.completed",
+        subject=f"quiz_result:{result.pk}",
+        payload={
+            "quiz_result_id": result.pk,
+            "quiz_id": result.quiz_id,
+            "course_id": result.quiz.course_id,
+            "learner_id": result.learner_id,
+            "integration": result.integration.name,
+            "score": str(result.score),
+            "max_score": str(result.max_score),
+            "submitted_at": result.submitted_at.isoformat(),
+            "progress_id": progress.pk,
+            "percent": str(progress.percent),
+        },
+    )
