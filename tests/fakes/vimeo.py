@@ -30,7 +30,10 @@ showcases) and /work/shared/API_NOTES.md section 8:
 [assumed], not documented or disputed: the format of
 ``X-RateLimit-Reset`` (``reset_format`` "epoch" seconds, "http" date or
 "iso" 8601 date: sources disagree); that ``fields`` on a collection
-filters each item of ``data`` and leaves the paging object whole; that a
+filters each item of ``data`` and leaves the paging object whole; that
+the paging paths carry every query parameter sent (``fields`` and
+``per_page`` included; the docs' example shows only ``page`` and
+``per_page``); that a
 filter on an array field (``pictures.sizes.link``) applies to each of its
 elements; the error codes and texts (8003 for a missing or bad token, 5000
 for not found, 9000 for the rate limit, 2204 for a bad per_page); that a
