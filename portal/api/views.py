@@ -24,8 +24,7 @@ from integrations.sync.upsert import PORTAL_OWNED_PREFIX
 from portal.api import filters, permissions, serializers
 from portal.api.exceptions import Conflict
 from portal.api.models import ApiToken
-from portal.events.domain import course_completed, is_complete
-from portal.events.outbox import emit
+from portal.events.domain import course_completed, is_complete, progress_updated
 from portal.events.writeback import queue_write_back
 from portal.learning.models import (
     Assignment,
@@ -428,22 +427,7 @@ class ProgressViewSet(
         self, progress: Progress, fields: list[str], was_complete: bool
     ) -> None:
         """Emit the progress events and queue the write-back (in the transaction)."""
-        emit(
-            "progress.updated",
-            subject=f"progress:{progress.pk}",
-            payload={
-                "progress_id": progress.pk,
-                "course_id": progress.course_id,
-                "learner_id": progress.learner_id,
-                "integration": progress.integration.name,
-                "percent": str(progress.percent),
-                "completed_at": (
-                    progress.completed_at.isoformat() if progress.completed_at else None
-                ),
-                "changed": fields,
-                "source": "api",
-            },
-        )
+        progress_updated(progress, progress.integration.name, fields, source="api")
         if not was_complete and is_complete(progress.percent, progress.completed_at):
             course_completed(progress, progress.integration.name, source="api")
         queue_write_back(progress)

@@ -27,23 +27,41 @@ def is_complete(percent: Any, completed_at: datetime | None) -> bool:
     return completed_at is not None or Decimal(str(percent or 0)) >= _COMPLETE
 
 
+def _progress_payload(progress: Progress, integration_name: str) -> dict[str, Any]:
+    completed_at = progress.completed_at
+    return {
+        "progress_id": progress.pk,
+        "course_id": progress.course_id,
+        "learner_id": progress.learner_id,
+        "integration": integration_name,
+        "percent": str(progress.percent),
+        "completed_at": completed_at.isoformat() if completed_at else None,
+    }
+
+
+def progress_updated(
+    progress: Progress, integration_name: str, fields: list[str], source: str
+) -> None:
+    """Record a change of a learner's progress (``progress.updated``)."""
+    emit(
+        "progress.updated",
+        subject=f"progress:{progress.pk}",
+        payload={
+            **_progress_payload(progress, integration_name),
+            "changed": fields,
+            "source": source,
+        },
+    )
+
+
 def course_completed_event(
     progress: Progress, integration_name: str, source: str
 ) -> Event:
     """Return the unsaved ``course.completed`` event of a progress row."""
-    completed_at = progress.completed_at
     return Event(
         kind="course.completed",
         subject=f"progress:{progress.pk}",
-        payload={
-            "progress_id": progress.pk,
-            "course_id": progress.course_id,
-            "learner_id": progress.learner_id,
-            "integration": integration_name,
-            "percent": str(progress.percent),
-            "completed_at": completed_at.isoformat() if completed_at else None,
-            "source": source,
-        },
+        payload={**_progress_payload(progress, integration_name), "source": source},
     )
 
 

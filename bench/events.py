@@ -1,0 +1,269 @@
+"""Measure the event pipeline: progress events through the outbox to three sinks.
+
+Setup: a temporary SQLite file; three sinks on loopback fakes, GA4
+(``tests/fakes/ga4.py``), Mixpanel (``tests/fakes/mixpanel.py``) and a Slack
+incoming webhook (``tests/fakes/slack.py``), created with their routing rules
+by ``integrations apply`` from one file, each with a local rate limit too
+high to throttle.
+
+1. **Outbox cost**: the same progress write (one Progress row's percent
+   saved in its own transaction) with and without ``emit()`` of its
+   ``progress.updated`` event, in interleaved rounds; the ratio compares
+   the medians of per-write times.
+2. **End to end**: N ``progress.updated`` events (100,000; 10,000 with
+   ``--quick``), each emitted in its own committed transaction, then
+   dispatched and delivered by the pipeline's own functions (``sweep``,
+   ``deliver_due``), as the beat task and the workers run them but in this
+   one process, until every delivery is delivered. Learners report in
+   sessions of ``--session`` consecutive updates (25 by default): GA4 takes
+   one learner per request, so interleaved learners cost it more requests.
+
+Reported: events per second end to end (first emit to last delivery), the
+HTTP requests each sink received per event, and the events per request
+against each sink's ``max_batch`` (GA4 25, Mixpanel 50, Slack 10).
+
+Run: ``.venv/bin/python bench/events.py [--events N] [--quick]``.
+The last line is the JSON summary every benchmark prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORKDIR = tempfile.mkdtemp(prefix="events-bench-")
+os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+os.environ["PORTAL_VAR_DIR"] = WORKDIR
+os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
+os.environ["CACHE_URL"] = "locmemcache://events-bench"
+# DEBUG off: with it on, Django keeps every SQL statement in memory.
+os.environ["DEBUG"] = "false"
+os.environ["LOG_LEVEL"] = "WARNING"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from integrations.declarative import apply_document, parse_document  # noqa: E402
+from integrations.http.factory import forget_clients  # noqa: E402
+from integrations.models import Integration  # noqa: E402
+from integrations.registry import get_provider  # noqa: E402
+from portal.events.delivery import deliver_due, sweep  # noqa: E402
+from portal.events.domain import progress_updated  # noqa: E402
+from portal.events.models import Delivery, DeliveryStatus, Event  # noqa: E402
+from portal.learning.models import Course, Progress  # noqa: E402
+from tests.fakes import ga4, mixpanel  # noqa: E402
+from tests.fakes.ga4 import Ga4Fake  # noqa: E402
+from tests.fakes.mixpanel import MixpanelFake  # noqa: E402
+from tests.fakes.slack import SlackFake  # noqa: E402
+
+TARGETS = {"outbox_write_vs_plain_write": 1.5}
+#: The sinks, each routed every progress event.
+SINKS = ("bench-ga4", "bench-mixpanel", "bench-slack")
+DOCUMENT = """\
+integrations:
+  - name: bench-ga4
+    provider: ga4
+    credentials: {api_secret: "${GA4_SECRET}"}
+    settings: {measurement_id: G-BENCH12345, endpoint: "%(ga4)s"}
+    rate_limit: {requests: 1000000, window: 1}
+  - name: bench-mixpanel
+    provider: mixpanel
+    credentials:
+      project_token: ${MIXPANEL_TOKEN}
+      api_secret: ${MIXPANEL_SECRET}
+    settings: {api_host: "%(mixpanel)s"}
+    rate_limit: {requests: 1000000, window: 1}
+  - name: bench-slack
+    provider: slack_webhook
+    credentials: {webhook_url: "${SLACK_URL}"}
+    rate_limit: {requests: 1000000, window: 1}
+routes:
+  - {name: progress-to-ga4, sink: bench-ga4, events: [progress.updated]}
+  - {name: progress-to-mixpanel, sink: bench-mixpanel, events: [progress.updated]}
+  - name: progress-to-slack
+    sink: bench-slack
+    events: [progress.updated]
+    template: "Learner {{ learner_id }} is at {{ percent }} %% in course {{ course_id }}"
+"""
+
+
+def setup_sinks(
+    ga4_fake: Ga4Fake, mixpanel_fake: MixpanelFake, slack_fake: SlackFake
+) -> None:
+    """Create the three sinks and their routes from one declarative file."""
+    text = DOCUMENT % {"ga4": ga4_fake.url, "mixpanel": mixpanel_fake.url}
+    environ = {
+        "GA4_SECRET": ga4.API_SECRET,
+        "MIXPANEL_TOKEN": mixpanel.PROJECT_TOKEN,
+        "MIXPANEL_SECRET": mixpanel.API_SECRET,
+        "SLACK_URL": slack_fake.webhook_url,
+    }
+    apply_document(parse_document(text, source="bench"), environ=environ)
+
+
+def populate(learners: int) -> list[Progress]:
+    """Create one course and one progress row per learner."""
+    integration = Integration.objects.create(name="bench-lms", provider="rest")
+    course = Course.objects.create(
+        integration=integration, external_id="c1", title="Course", content_hash="h"
+    )
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(username=f"learner-{number}") for number in range(learners)
+    )
+    return Progress.objects.bulk_create(
+        Progress(
+            integration=integration,
+            course=course,
+            learner=user,
+            external_id=f"p-{user.pk}",
+            content_hash="h",
+        )
+        for user in users
+    )
+
+
+def write(progress: Progress, percent: int, with_event: bool) -> None:
+    """Save a progress change in its own transaction, with its event or not."""
+    with transaction.atomic():
+        progress.percent = percent
+        progress.save(update_fields=["percent", "updated_at"])
+        if with_event:
+            progress_updated(progress, "bench-lms", ["percent"], source="api")
+
+
+def measure_outbox(rows: list[Progress], writes: int, rounds: int) -> tuple:
+    """Return median seconds of a plain write and of a write with its event."""
+    plain: list[float] = []
+    with_event: list[float] = []
+    per_round = max(1, writes // rounds)
+    for round_number in range(rounds):
+        order = (False, True) if round_number % 2 == 0 else (True, False)
+        for flag in order:
+            times = with_event if flag else plain
+            for number in range(per_round):
+                progress = rows[number % len(rows)]
+                started = time.perf_counter()
+                write(progress, number % 100, flag)
+                times.append(time.perf_counter() - started)
+    Event.objects.all().delete()
+    return statistics.median(plain), statistics.median(with_event)
+
+
+def emit_events(rows: list[Progress], count: int, session: int) -> None:
+    """Emit ``count`` progress events, learners reporting ``session`` in a row."""
+    for number in range(count):
+        progress = rows[(number // session) % len(rows)]
+        write(progress, number % session * 4 % 100, with_event=True)
+
+
+def deliver_all(sinks: list[Integration]) -> None:
+    """Dispatch and deliver until nothing is undispatched or due."""
+    while True:
+        sweep()
+        delivered = sum(deliver_due(sink, "bench-worker") for sink in sinks)
+        if delivered:
+            continue
+        if not Event.objects.filter(dispatched_at__isnull=True).exists():
+            return
+
+
+def main() -> int:
+    """Run the benchmark and print the figures and the JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, help="events end to end")
+    parser.add_argument("--quick", action="store_true", help="10,000 events")
+    parser.add_argument("--session", type=int, default=25, help="updates a learner")
+    parser.add_argument("--writes", type=int, default=4000, help="outbox writes a side")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    args = parser.parse_args()
+    count = args.events or (10_000 if args.quick else 100_000)
+    settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
+    forget_clients()
+
+    call_command("migrate", verbosity=0)
+    rows = populate(max(1, count // args.session))
+    with (
+        Ga4Fake() as ga4_fake,
+        MixpanelFake() as mixpanel_fake,
+        SlackFake() as slack_fake,
+    ):
+        setup_sinks(ga4_fake, mixpanel_fake, slack_fake)
+        sinks = list(Integration.objects.filter(name__in=SINKS).order_by("name"))
+
+        plain, outbox = measure_outbox(rows, args.writes, args.rounds)
+        started = time.perf_counter()
+        emit_events(rows, count, args.session)
+        emitted = time.perf_counter() - started
+        deliver_all(sinks)
+        total = time.perf_counter() - started
+
+        requests = {
+            "bench-ga4": ga4_fake.count("/mp/collect"),
+            "bench-mixpanel": mixpanel_fake.count(),
+            "bench-slack": slack_fake.count(),
+        }
+        received = {
+            "bench-ga4": len(ga4_fake.events()),
+            "bench-mixpanel": len(mixpanel_fake.tracked),
+            "bench-slack": len(slack_fake.delivered_keys()),
+        }
+
+    delivered = Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count()
+    if delivered != count * len(sinks):
+        raise SystemExit(f"{delivered} of {count * len(sinks)} deliveries arrived")
+    ratio = round(outbox / plain, 3)
+    print(
+        f"outbox cost: write {plain * 1e6:.0f} us, with its event {outbox * 1e6:.0f} us"
+    )
+    print(
+        f"end to end: {count} events in {total:.1f} s ({count / total:.0f} events/s; "
+        f"emitting {emitted:.1f} s, delivering {total - emitted:.1f} s)"
+    )
+    for sink in sinks:
+        max_batch = get_provider(sink.provider).max_batch
+        per_event = requests[sink.name] / count
+        print(
+            f"{sink.name}: {received[sink.name]} events in {requests[sink.name]} "
+            f"requests ({per_event:.3f} an event, max_batch {max_batch})"
+        )
+    target = TARGETS["outbox_write_vs_plain_write"]
+    print(f"ratio outbox/plain write: {ratio} (target < {target})")
+    summary = {
+        "benchmark": "events",
+        "ratios": {
+            "outbox_write_vs_plain_write": ratio,
+            **{
+                f"requests_per_event_{name.removeprefix('bench-')}": round(
+                    requests[name] / count, 4
+                )
+                for name in SINKS
+            },
+        },
+        "targets": TARGETS,
+        "met": ratio < target,
+    }
+    print(f"events per second end to end: {count / total:.0f}")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
