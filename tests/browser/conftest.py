@@ -191,7 +191,21 @@ class LiveBrowser:
 
     def submit(self, css: str = 'main [type="submit"]') -> None:
         """Click the submit button matching ``css`` and wait for the next page."""
-        button = self.find(css)
+        self._click_and_wait(self.find(css))
+
+    def press(self, label: str) -> None:
+        """Click the button whose text is ``label`` and wait for the next page.
+
+        For pages the portal does not render (a service's consent page), where
+        no CSS hook is there to find the button by.
+        """
+        locator = (By.XPATH, f'//button[normalize-space()="{label}"]')
+        button = WebDriverWait(self.driver, WAIT_SECONDS).until(
+            expected_conditions.element_to_be_clickable(locator)
+        )
+        self._click_and_wait(button)
+
+    def _click_and_wait(self, button: WebElement) -> None:
         page = self.driver.find_element(By.TAG_NAME, "html")
         button.click()
         WebDriverWait(self.driver, WAIT_SECONDS).until(

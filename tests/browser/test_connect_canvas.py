@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from portal.accounts.models import Connection
 from tests.accounts.helpers import (
@@ -50,19 +49,6 @@ def canvas(
         yield fake
 
 
-def click_button(browser, label: str) -> None:
-    """Click the button whose text is ``label``; wait until the page changes."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    page = browser.driver.find_element(By.TAG_NAME, "html")
-    button = browser.driver.find_element(
-        By.XPATH, f'//button[normalize-space()="{label}"]'
-    )
-    button.click()
-    WebDriverWait(browser.driver, 10).until(expected_conditions.staleness_of(page))
-
-
 def test_learner_connects_canvas_sees_their_courses_and_disconnects(
     browser, screenshot, canvas
 ):
@@ -74,13 +60,13 @@ def test_learner_connects_canvas_sees_their_courses_and_disconnects(
     assert browser.text("#connection-canvas .badge") == "Not connected"
     assert browser.text("#connection-github .badge") == "Not connected"
 
-    click_button(browser, "Connect Canvas")
+    browser.press("Connect Canvas")
     screenshot("canvas-consent")
     # The consent page is Canvas's, on the fake's own address.
     assert browser.driver.current_url.startswith(canvas.url)
     assert "wants to use your Canvas account" in browser.text("h1")
 
-    click_button(browser, "Approve")
+    browser.press("Approve")
     screenshot("connected")
     assert browser.path == CONNECTIONS_PATH
     assert browser.text(".messages") == "Canvas is connected as Ada Lovelace."
@@ -119,7 +105,7 @@ def test_learner_connects_canvas_sees_their_courses_and_disconnects(
     assert "learner-" not in accounts
 
     browser.open(CONNECTIONS_PATH)
-    click_button(browser, "Disconnect Canvas")
+    browser.press("Disconnect Canvas")
     screenshot("disconnected")
     assert browser.path == CONNECTIONS_PATH
     assert browser.text(".messages") == "Canvas is disconnected and its access revoked."

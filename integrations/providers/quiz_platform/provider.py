@@ -25,8 +25,11 @@ from integrations.providers.base import (
     refuse_bad_settings,
 )
 from integrations.providers.rest.health import check_endpoint_health
-from integrations.providers.rest.provider import HEADER_NAME, SETTINGS_SCHEMA
-from integrations.providers.rest.provider import _check_paging as check_paging
+from integrations.providers.rest.provider import (
+    HEADER_NAME,
+    SETTINGS_SCHEMA,
+    check_paging,
+)
 from integrations.providers.rest.sync import Paging, check_path, is_dotted_path
 from integrations.registry import register
 from integrations.validation import schema_problems

@@ -186,7 +186,7 @@ def parse_settings(values: Any) -> tuple[RestConfig | None, list[str]]:
         cursor_param=cleaned["cursor_param"],
         next_page_header=cleaned["next_page_header"],
     )
-    errors.extend(_check_paging(paging))
+    errors.extend(check_paging(paging))
     health_path = cleaned.get("health_path", "")
     if health_path and check_path(health_path):
         errors.append(f"health_path: {check_path(health_path)}")
@@ -238,7 +238,8 @@ def _check_headers(headers: dict[str, Any], auth: str, auth_header: str) -> list
     return errors
 
 
-def _check_paging(paging: Paging) -> list[str]:
+def check_paging(paging: Paging) -> list[str]:
+    """Return the problems of a pagination style's settings, each naming one."""
     used = {
         "page": ("page_param", "size_param"),
         "offset": ("offset_param", "limit_param"),
