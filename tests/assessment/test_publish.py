@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from django.core.exceptions import ValidationError
 
 from integrations import errors
@@ -136,12 +140,13 @@ def test_health_reads_the_quizzes_path_and_names_a_refused_token(fake, platform)
 def test_the_documented_example_settings_are_valid():
     from integrations.registry import get_provider
 
-    get_provider("quiz_platform").validate_settings(
-        {
-            "auth": "bearer",
-            "quizzes_path": "/quizzes",
-            "results_path": "/quizzes/{id}/results",
-            "pagination": "link",
-            "page_size": 100,
-        }
+    doc = (
+        Path(__file__).resolve().parents[2] / "docs" / "providers" / "quiz_platform.md"
     )
+    block = re.search(r"```yaml\n(.*?)```", doc.read_text(), re.DOTALL).group(1)
+    [example] = yaml.safe_load(block)["integrations"]
+
+    # Raises, naming the setting at fault, if the doc drifts from the schema.
+    get_provider("quiz_platform").validate_settings(example["settings"])
+    assert example["provider"] == "quiz_platform"
+    assert example["credentials"] == {"token": "${QUIZ_PLATFORM_TOKEN}"}
