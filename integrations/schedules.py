@@ -52,9 +52,14 @@ CRON_FIELDS = (
 MAINTENANCE_TASKS = {
     "integrations: reap expired runs": "integrations.reap_expired_runs",
     "integrations: sweep due runs": "integrations.sweep_due_runs",
-    "events: push due write-backs": "events.sweep_write_backs",
     "events: dispatch and deliver": "events.sweep_deliveries",
 }
+#: Maintenance tasks of earlier versions, removed when the others are made:
+#: beat would otherwise keep sending a task no worker knows.
+RETIRED_MAINTENANCE_TASKS = (
+    # LMS write-backs are deliveries of the event pipeline now.
+    "events: push due write-backs",
+)
 
 
 def validate_cron(expr: str) -> None:
@@ -189,6 +194,7 @@ def ensure_maintenance_tasks(interval_seconds: int | None = None) -> list[Period
         every=every, period=IntervalSchedule.SECONDS
     )
 
+    PeriodicTask.objects.filter(name__in=RETIRED_MAINTENANCE_TASKS).delete()
     tasks = []
     for name, task_name in MAINTENANCE_TASKS.items():
         task, created = PeriodicTask.objects.get_or_create(
@@ -196,8 +202,8 @@ def ensure_maintenance_tasks(interval_seconds: int | None = None) -> list[Period
             defaults={
                 "task": task_name,
                 "interval": interval,
-                "description": "Keeps syncs and write-backs moving when a worker or message "
-                "is lost.",
+                "description": "Keeps syncs and event deliveries moving when a worker or "
+                "message is lost.",
             },
         )
         if not created and (task.task != task_name or task.interval_id != interval.pk):

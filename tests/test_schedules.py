@@ -241,7 +241,6 @@ def test_maintenance_tasks_are_created_once(settings):
     tasks = PeriodicTask.objects.filter(name__in=schedules.MAINTENANCE_TASKS)
     assert sorted(task.task for task in tasks) == [
         "events.sweep_deliveries",
-        "events.sweep_write_backs",
         "integrations.reap_expired_runs",
         "integrations.sweep_due_runs",
     ]

@@ -25,7 +25,6 @@ from portal.api import filters, permissions, serializers
 from portal.api.exceptions import Conflict
 from portal.api.models import ApiToken
 from portal.events.domain import course_completed, is_complete, progress_updated
-from portal.events.writeback import queue_write_back
 from portal.learning.models import (
     Assignment,
     Course,
@@ -327,7 +326,7 @@ class ProgressViewSet(
         """Return progress with its integration's name (whole, for writes)."""
         queryset = with_integration_name(Progress.objects.all())
         if self.action == "partial_update":
-            # The write-back needs the integration's provider and state.
+            # The event payload needs the integration's name.
             queryset = queryset.select_related("integration")
         return queryset
 
@@ -336,7 +335,7 @@ class ProgressViewSet(
         return permissions.visible_progress(self.request.user, queryset)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Store new progress, emit its event and queue its write-back."""
+        """Store new progress, emit its events (the LMS write-back follows them)."""
         courses = permissions.reportable_courses(request.user)
         incoming = serializers.ProgressCreateSerializer(
             data=request.data, courses=courses, context=self.get_serializer_context()
@@ -426,11 +425,14 @@ class ProgressViewSet(
     def _announce(
         self, progress: Progress, fields: list[str], was_complete: bool
     ) -> None:
-        """Emit the progress events and queue the write-back (in the transaction)."""
+        """Emit the progress events in the transaction.
+
+        ``progress.updated`` also carries the change back to the course's LMS:
+        the dispatcher routes it to the LMS write-back (docs/events.md).
+        """
         progress_updated(progress, progress.integration.name, fields, source="api")
         if not was_complete and is_complete(progress.percent, progress.completed_at):
             course_completed(progress, progress.integration.name, source="api")
-        queue_write_back(progress)
         logger.info(
             "api.progress.reported",
             extra={

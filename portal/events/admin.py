@@ -1,4 +1,4 @@
-"""Admin pages of the event log, routing rules, deliveries and write-backs."""
+"""Admin pages of the event log, routing rules, deliveries and sink states."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from portal.events.models import (
     Event,
     RoutingRule,
     SinkState,
-    WriteBack,
-    WriteBackStatus,
 )
-from portal.events.writeback import replay
 
 
 @admin.register(Event)
@@ -36,42 +33,6 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(WriteBack)
-class WriteBackAdmin(admin.ModelAdmin):
-    """Pushes of progress to LMSs; dead ones can be replayed."""
-
-    list_display = (
-        "id",
-        "integration",
-        "progress",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "error_code",
-        "updated_at",
-    )
-    list_filter = ("status", "integration")
-    list_select_related = ("integration", "progress__course", "progress__learner")
-    readonly_fields = [field.name for field in WriteBack._meta.fields]
-    actions = ["replay_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.action(description="Replay selected write-backs", permissions=["change"])
-    def replay_selected(
-        self, request: HttpRequest, queryset: QuerySet[WriteBack]
-    ) -> None:
-        """Queue dead or failed write-backs again."""
-        pending = queryset.filter(
-            status__in=(WriteBackStatus.DEAD, WriteBackStatus.FAILED)
-        )
-        replayed = sum(1 for write_back in pending if replay(write_back))
-        self.message_user(
-            request, f"{replayed} write-back(s) queued again.", messages.SUCCESS
-        )
-
-
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
     """Which event kinds go to which sink, and the message template."""
@@ -80,6 +41,23 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "sink")
     search_fields = ("name", "event_kinds")
     list_select_related = ("sink",)
+
+
+class RouteFilter(admin.SimpleListFilter):
+    """Tell routing-rule deliveries from LMS write-backs."""
+
+    title = "route"
+    parameter_name = "route"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("rule", "Routing rules"), ("write_back", "LMS write-backs")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]):
+        if self.value() == "rule":
+            return queryset.filter(rule__isnull=False)
+        if self.value() == "write_back":
+            return queryset.filter(rule__isnull=True).exclude(coalesce_key="")
+        return queryset
 
 
 @admin.register(Delivery)
@@ -96,8 +74,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "error_code",
         "updated_at",
     )
-    list_filter = ("status", "sink", "error_code")
-    search_fields = ("idempotency_key", "subject")
+    list_filter = ("status", RouteFilter, "sink", "error_code")
+    search_fields = ("idempotency_key", "subject", "coalesce_key")
     list_select_related = ("event", "sink")
     readonly_fields = [field.name for field in Delivery._meta.fields]
     actions = ["replay_selected"]

@@ -7,7 +7,9 @@ countdown); after the last retry, or on a failure retrying cannot fix, a
 delivery is dead until an admin replays it. A worker that dies mid-batch
 leaves its lease to expire; the sweeper puts the batch back. Delivery is
 at-least-once: a batch the sink took just before the worker died is sent
-again, with the same idempotency keys.
+again, with the same idempotency keys. Deliveries sharing a coalescing key
+(LMS write-backs of one progress row) are claimed and settled together and
+sent as one message, the newest.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from django.utils import timezone
 
 from integrations import errors
 from integrations.models import Integration
-from integrations.providers.base import SinkMessage
+from integrations.providers.base import DeliveryResult, Provider, SinkMessage
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from portal.events import sinkstate
 from portal.events.models import Delivery, DeliveryStatus, SinkState
 from portal.events.routing import dispatch_events, render_message
+from portal.events.writeback import deliver_write_backs
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,11 @@ LEASE = timedelta(minutes=2)
 BATCHES_PER_TASK = 20
 #: Statuses that hold a later event of the same key back (ordered sinks).
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING, DeliveryStatus.FAILED)
+#: Statuses of deliveries waiting to be sent, now or at their retry time.
+WAITING = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+#: Write-backs pushed per claim: one LMS call each, so a small batch keeps
+#: a failing LMS from holding many rows at once.
+WRITE_BACK_BATCH = 10
 #: The error code of a delivery the sink took but refused for good.
 REJECTED = "rejected_by_sink"
 
@@ -73,13 +81,18 @@ def claim_batch(
         ]
     )
     chosen = (
-        _in_order(sink, candidates, max_batch) if ordered else candidates[:max_batch]
+        _in_order(sink, candidates, max_batch)
+        if ordered
+        else _one_per_coalesce_key(candidates, max_batch)
     )
     if not chosen:
         return []
 
     ids = [delivery.pk for delivery in chosen]
-    Delivery.objects.filter(_due(now), pk__in=ids).update(
+    absorbed = _absorbed(sink, chosen)
+    Delivery.objects.filter(
+        Q(_due(now), pk__in=ids) | Q(pk__in=absorbed, status__in=WAITING)
+    ).update(
         status=DeliveryStatus.DELIVERING,
         attempts=F("attempts") + 1,
         lease_owner=owner,
@@ -88,11 +101,46 @@ def claim_batch(
     )
     return list(
         Delivery.objects.filter(
-            pk__in=ids, status=DeliveryStatus.DELIVERING, lease_owner=owner
+            pk__in=ids + absorbed, status=DeliveryStatus.DELIVERING, lease_owner=owner
         )
         .select_related("event")
         .order_by("event_id")
     )
+
+
+def _one_per_coalesce_key(candidates: list[Delivery], max_batch: int) -> list[Delivery]:
+    # Deliveries sharing a coalescing key go out as one message, so a batch
+    # takes one of each key and fills its places with other keys.
+    chosen: list[Delivery] = []
+    keys: set[str] = set()
+    for delivery in candidates:
+        if delivery.coalesce_key:
+            if delivery.coalesce_key in keys:
+                continue
+            keys.add(delivery.coalesce_key)
+        chosen.append(delivery)
+        if len(chosen) == max_batch:
+            break
+    return chosen
+
+
+def _absorbed(sink: Integration, chosen: list[Delivery]) -> list[int]:
+    """Return the other waiting deliveries of the chosen ones' coalescing keys.
+
+    They are claimed with the batch, due or not (a failed one waiting for its
+    retry time included), and settled by the one message of their key.
+    """
+    keys = {delivery.coalesce_key for delivery in chosen if delivery.coalesce_key}
+    if not keys:
+        return []
+    chosen_ids = {delivery.pk for delivery in chosen}
+    return [
+        pk
+        for pk in Delivery.objects.filter(
+            sink=sink, coalesce_key__in=keys, status__in=WAITING
+        ).values_list("pk", flat=True)
+        if pk not in chosen_ids
+    ]
 
 
 def _in_order(
@@ -124,8 +172,22 @@ def _in_order(
     return chosen
 
 
+def coalesced(batch: list[Delivery]) -> dict[str, list[Delivery]]:
+    """Group a claimed batch by coalescing key, each group oldest event first.
+
+    A delivery without a key is a group of its own. The newest delivery of a
+    group speaks for all of it: its key names the group's message.
+    """
+    groups: dict[str, list[Delivery]] = {}
+    for delivery in sorted(batch, key=lambda delivery: delivery.event_id):
+        groups.setdefault(delivery.coalesce_key or delivery.idempotency_key, []).append(
+            delivery
+        )
+    return {members[-1].idempotency_key: members for members in groups.values()}
+
+
 def messages_for(batch: list[Delivery]) -> list[SinkMessage]:
-    """Return what the provider is given for a claimed batch."""
+    """Return what the provider is given for a claimed batch: one per group."""
     return [
         SinkMessage(
             key=delivery.idempotency_key,
@@ -135,8 +197,17 @@ def messages_for(batch: list[Delivery]) -> list[SinkMessage]:
             occurred_at=delivery.event.occurred_at.isoformat(),
             payload=delivery.event.payload,
         )
-        for delivery in batch
+        for delivery in (members[-1] for members in coalesced(batch).values())
     ]
+
+
+def _deliver(
+    provider: Provider, sink: Integration, batch: list[Delivery]
+) -> DeliveryResult:
+    messages = messages_for(batch)
+    if provider.supports_sink:
+        return provider.deliver(sink, messages)
+    return deliver_write_backs(provider, sink, messages)
 
 
 def send_batch(sink: Integration, batch: list[Delivery]) -> None:
@@ -144,7 +215,7 @@ def send_batch(sink: Integration, batch: list[Delivery]) -> None:
     log_context = {"integration": sink.name, "batch": len(batch)}
     try:
         provider = get_provider(sink.provider)
-        result = provider.deliver(sink, messages_for(batch))
+        result = _deliver(provider, sink, batch)
     except errors.IntegrationError as error:
         record_failure(sink, batch, error)
     except UnknownProvider as error:
@@ -155,7 +226,12 @@ def send_batch(sink: Integration, batch: list[Delivery]) -> None:
         failure = errors.TransientError(f"Internal error: {type(error).__name__}")
         record_failure(sink, batch, failure)
     else:
-        rejected = getattr(result, "rejected", None) or {}
+        groups = coalesced(batch)
+        rejected = {
+            member.idempotency_key: reason
+            for key, reason in (getattr(result, "rejected", None) or {}).items()
+            for member in groups.get(key, [])
+        }
         accepted = [d for d in batch if d.idempotency_key not in rejected]
         if accepted:
             record_success(sink, accepted)
@@ -174,12 +250,13 @@ def deliver_due(sink: Integration, owner: str) -> int:
     except UnknownProvider:
         logger.warning("events.delivery.unknown_sink", extra={"integration": sink.name})
         return 0
-    if not provider.supports_sink or not sink.enabled:
+    if not (provider.supports_sink or provider.supports_write_back) or not sink.enabled:
         return 0
 
+    size = provider.max_batch if provider.supports_sink else WRITE_BACK_BATCH
     delivered = 0
     for _ in range(BATCHES_PER_TASK):
-        batch = claim_batch(sink, owner, max(provider.max_batch, 1), provider.ordered)
+        batch = claim_batch(sink, owner, max(size, 1), provider.ordered)
         if not batch:
             break
         send_batch(sink, batch)

@@ -1,4 +1,4 @@
-"""The outbox of domain events and the queue of LMS write-backs."""
+"""The outbox of domain events, routing rules and deliveries to sinks."""
 
 from __future__ import annotations
 
@@ -31,52 +31,6 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}".strip()
-
-
-class WriteBackStatus(models.TextChoices):
-    """Where a write-back is in its life."""
-
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed, will retry"
-    DEAD = "dead", "Gave up"
-
-
-class WriteBack(models.Model):
-    """A learner's progress, queued to be pushed to the LMS of its course."""
-
-    integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.CASCADE, related_name="write_backs"
-    )
-    progress = models.ForeignKey(
-        "learning.Progress", on_delete=models.CASCADE, related_name="write_backs"
-    )
-    status = models.CharField(
-        max_length=20,
-        choices=WriteBackStatus.choices,
-        default=WriteBackStatus.QUEUED,
-        db_index=True,
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    error_code = models.CharField(max_length=50, blank=True)
-    error = models.TextField(blank=True)
-    result = models.JSONField(default=dict, blank=True)
-    offered_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a worker was last sent this write-back."
-    )
-    lease_owner = models.CharField(max_length=64, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"write-back of progress {self.progress_id} to {self.integration_id}"
 
 
 class RoutingRule(models.Model):
@@ -166,6 +120,13 @@ class Delivery(models.Model):
         db_index=True,
         help_text="An ordered sink gets the deliveries of one key in event order: "
         "the event's learner ('learner:<id>'), else its subject.",
+    )
+    coalesce_key = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text="Deliveries of one key go out as one message, the newest: an LMS "
+        "write-back ('progress:<id>') pushes the row's latest values once.",
     )
     message = models.TextField(blank=True)
     status = models.CharField(

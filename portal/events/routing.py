@@ -2,7 +2,8 @@
 
 The dispatcher reads events not yet dispatched, oldest first, matches each
 against the enabled rules and creates one Delivery per (event, sink) with
-the key ``"<event id>:<sink id>"``. It is at-least-once and idempotent: a
+the key ``"<event id>:<sink id>"``; progress changes also get the built-in
+route to their LMS (``portal/events/writeback.py``). It is at-least-once and idempotent: a
 crash before the event is marked dispatched only makes the next pass try
 again, and the unique key turns the repeat into nothing.
 """
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from integrations.registry import UnknownProvider, get_provider
 from portal.events.models import Delivery, DeliveryStatus, Event, RoutingRule
+from portal.events.writeback import WriteBackTargets, write_back_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +154,15 @@ def dispatch_events(limit: int = DISPATCH_BATCH) -> list[int]:
         _course_external_ids(events) if any(r.course_filter for r in rules) else {}
     )
 
+    write_back_targets = WriteBackTargets()
     deliveries = []
     for event in events:
-        deliveries.extend(_deliveries_for(event, rules, course_ids))
+        routed = _deliveries_for(event, rules, course_ids)
+        target = write_back_targets.target_for(event)
+        if target is not None and all(d.sink_id != target.pk for d in routed):
+            key = delivery_key(event, target.pk)
+            routed.append(write_back_delivery(event, target, key))
+        deliveries.extend(routed)
     with transaction.atomic():
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         Event.objects.filter(pk__in=[event.pk for event in events]).update(

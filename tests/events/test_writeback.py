@@ -1,4 +1,4 @@
-"""Write-backs: progress queued in the change's transaction, pushed by HTTP."""
+"""LMS write-back as a sink: routed from progress events, coalesced, pushed by HTTP."""
 
 from __future__ import annotations
 
@@ -13,19 +13,22 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations import registry
+from integrations.errors import NotFound
 from integrations.http.factory import forget_clients
 from integrations.models import Credential, Integration
 from integrations.providers.rest.provider import RestProvider
-from portal.events.models import Event, WriteBack, WriteBackStatus
-from portal.events.outbox import emit
-from portal.events.writeback import (
-    execute_write_back,
-    queue_write_back,
+from portal.events.delivery import (
+    claim_batch,
+    deliver_due,
+    recover_expired_leases,
     replay,
-    sweep_write_backs,
 )
+from portal.events.domain import progress_updated
+from portal.events.models import Delivery, DeliveryStatus, Event
+from portal.events.routing import dispatch_events
 from portal.learning.models import Course, LearnerIdentity, Progress
 from tests import leakcheck
 from tests.fakes.server import FakeServer, Reply
@@ -46,9 +49,11 @@ class GradebookProvider(RestProvider):
         self, integration: Integration, client: Any, progress: Progress
     ) -> dict:
         """PUT the learner's percent to /grades/<course>/<remote user>."""
-        identity = LearnerIdentity.objects.get(
+        identity = LearnerIdentity.objects.filter(
             integration=integration, user=progress.learner
-        )
+        ).first()
+        if identity is None:
+            raise NotFound(f"Learner {progress.learner_id} has no gradebook account")
         path = f"/grades/{progress.course.external_id}/{identity.remote_user_id}"
         client.request(
             "PUT", path, json={"percent": str(progress.percent)}, idempotent=True
@@ -87,6 +92,7 @@ def gradebook() -> Iterator[FakeServer]:
         server.grades[request.path] = json.loads(request.body)
         return Reply.json({"ok": True})
 
+    server.put_grade = put_grade
     server.route("PUT", re.compile(r"/grades/.+"), put_grade)
     with server:
         yield server
@@ -130,105 +136,167 @@ def progress(gradebook) -> Progress:
     )
 
 
-def change_percent(progress: Progress, percent: str, callbacks) -> WriteBack:
-    with callbacks(execute=False), transaction.atomic():
+def change_percent(progress: Progress, percent: str, source: str = "api") -> None:
+    """Change the row and emit its event in one transaction, as the API does."""
+    with transaction.atomic():
         progress.percent = Decimal(percent)
         progress.save()
-        emit(
-            "progress.updated",
-            subject=f"progress:{progress.pk}",
-            payload={"percent": percent},
-        )
-        return queue_write_back(progress)
+        progress_updated(progress, progress.integration.name, ["percent"], source)
 
 
-def test_change_queues_one_write_back_and_an_event_after_commit(
-    progress, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        with transaction.atomic():
-            progress.percent = Decimal("55")
-            progress.save()
-            emit("progress.updated", subject=f"progress:{progress.pk}")
-            write_back = queue_write_back(progress)
+def write_backs() -> list[Delivery]:
+    return list(
+        Delivery.objects.filter(rule__isnull=True)
+        .exclude(coalesce_key="")
+        .order_by("id")
+    )
 
-    assert len(callbacks) == 1
-    assert write_back.status == WriteBackStatus.QUEUED
-    assert Event.objects.filter(kind="progress.updated").count() == 1
+
+def push_due(integration: Integration, owner: str = "worker-1") -> int:
+    """Run the dispatcher, then a delivery task for the LMS, as the sweep does."""
+    dispatch_events()
+    return deliver_due(integration, owner)
+
+
+def test_a_progress_event_is_routed_to_its_lms_without_a_rule(progress):
+    change_percent(progress, "55")
+
+    dispatch_events()
+
+    [delivery] = write_backs()
+    assert delivery.sink == progress.integration
+    assert delivery.coalesce_key == f"progress:{progress.pk}"
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.event.kind == "progress.updated"
+
+
+def test_progress_synced_from_the_lms_is_not_written_back_to_it(progress):
+    change_percent(progress, "55", source="sync")
+
+    dispatch_events()
+
+    assert write_backs() == []
 
 
 def test_rolled_back_change_leaves_neither_event_nor_write_back(progress):
     with pytest.raises(RuntimeError), transaction.atomic():
-        emit("progress.updated", subject=f"progress:{progress.pk}")
-        queue_write_back(progress)
+        progress_updated(progress, progress.integration.name, ["percent"], "api")
         raise RuntimeError("the change failed")
 
+    dispatch_events()
+
     assert not Event.objects.exists()
-    assert not WriteBack.objects.exists()
+    assert not Delivery.objects.exists()
 
 
-def test_write_back_pushes_the_latest_values_over_http(
-    progress, gradebook, django_capture_on_commit_callbacks
+def test_changes_before_a_push_coalesce_into_one_push_of_the_latest_values(
+    progress, gradebook
 ):
-    first = change_percent(progress, "60", django_capture_on_commit_callbacks)
-    second = change_percent(progress, "75", django_capture_on_commit_callbacks)
+    for percent in ("60", "70", "75"):
+        change_percent(progress, percent)
 
-    done = execute_write_back(first.pk, owner="worker-1")
+    arrived = push_due(progress.integration)
 
-    assert first.pk == second.pk
-    assert done.status == WriteBackStatus.SUCCEEDED
+    assert arrived == 3
+    assert gradebook.count("/grades/c1/77", "PUT") == 1
     assert gradebook.grades == {"/grades/c1/77": {"percent": "75.00"}}
-    assert execute_write_back(first.pk, owner="worker-2") is None
-    assert Event.objects.filter(kind="progress.written_back").count() == 1
+    assert {d.status for d in write_backs()} == {DeliveryStatus.DELIVERED}
+    [written] = Event.objects.filter(kind="progress.written_back")
+    assert written.payload["result"] == {"path": "/grades/c1/77"}
+    assert push_due(progress.integration) == 0
 
 
-def test_transient_failure_is_retried_later_then_succeeds(
-    progress, gradebook, django_capture_on_commit_callbacks
-):
-    write_back = change_percent(progress, "80", django_capture_on_commit_callbacks)
+def test_a_failed_push_waits_and_a_newer_change_takes_it_along(progress, gradebook):
+    change_percent(progress, "80")
     gradebook.reply("PUT", "/grades/c1/77", Reply.json({"error": "down"}, 503))
 
-    failed = execute_write_back(write_back.pk, owner="worker-1")
+    assert push_due(progress.integration) == 0
 
-    assert failed.status == WriteBackStatus.FAILED
+    [failed] = write_backs()
+    assert failed.status == DeliveryStatus.FAILED
     assert failed.error_code == "transient_error"
     assert failed.next_attempt_at > timezone.now()
-    assert execute_write_back(write_back.pk, owner="worker-1") is None
+    assert deliver_due(progress.integration, "worker-1") == 0
 
-    gradebook.route("PUT", "/grades/c1/77", lambda request: Reply.json({"ok": True}))
-    WriteBack.objects.filter(pk=write_back.pk).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert sweep_write_backs() == 1
-    assert len(callbacks) == 1
-    assert execute_write_back(write_back.pk, owner="worker-1").status == "succeeded"
+    # A new change is due at once; the failed one goes with it, not later.
+    gradebook.route("PUT", "/grades/c1/77", gradebook.put_grade)
+    change_percent(progress, "85")
+    gradebook.clear()
+
+    assert push_due(progress.integration) == 2
+    assert gradebook.count("/grades/c1/77", "PUT") == 1
+    assert gradebook.grades == {"/grades/c1/77": {"percent": "85.00"}}
+    assert {d.status for d in write_backs()} == {DeliveryStatus.DELIVERED}
 
 
-def test_authentication_failure_is_dead_until_replayed(
-    progress, gradebook, django_capture_on_commit_callbacks
-):
-    write_back = change_percent(progress, "90", django_capture_on_commit_callbacks)
+def test_a_refused_token_makes_the_batch_dead_until_replayed(progress, gradebook):
+    change_percent(progress, "90")
     credential = Credential.objects.get(key="token")
     credential.set_secret("revoked-token-000000000")
     credential.save()
     forget_clients()
 
-    dead = execute_write_back(write_back.pk, owner="worker-1")
+    push_due(progress.integration)
 
-    assert dead.status == WriteBackStatus.DEAD
+    [dead] = write_backs()
+    assert dead.status == DeliveryStatus.DEAD
     assert dead.error_code == "authentication_failed"
     assert "revoked-token" not in dead.error
 
     credential.set_secret(TOKEN)
     credential.save()
     forget_clients()
-    with django_capture_on_commit_callbacks(execute=False):
+    with transaction.atomic():
         assert replay(dead)
-    assert execute_write_back(write_back.pk, owner="worker-1").status == "succeeded"
+    assert push_due(progress.integration) == 1
+    assert gradebook.grades == {"/grades/c1/77": {"percent": "90.00"}}
 
 
-def test_provider_without_write_back_queues_nothing(db):
+def test_one_rows_failure_refuses_that_row_and_pushes_the_others(progress, gradebook):
+    stranger = get_user_model().objects.create(username="cy")
+    other = Progress.objects.create(
+        integration=progress.integration,
+        external_id="portal:c1:cy",
+        course=progress.course,
+        learner=stranger,
+        content_hash="x",
+    )
+    change_percent(other, "10")
+    change_percent(progress, "65")
+
+    assert push_due(progress.integration) == 1
+
+    refused, pushed = write_backs()
+    assert refused.status == DeliveryStatus.DEAD
+    assert refused.error_code == "rejected_by_sink"
+    assert "has no gradebook account" in refused.error
+    assert pushed.status == DeliveryStatus.DELIVERED
+    assert gradebook.grades == {"/grades/c1/77": {"percent": "65.00"}}
+
+
+def test_a_push_whose_worker_died_is_sent_again_after_its_lease(progress, gradebook):
+    change_percent(progress, "20")
+    dispatch_events()
+    [claimed] = claim_batch(progress.integration, "worker-that-dies", 10, ordered=False)
+    Delivery.objects.filter(pk=claimed.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert recover_expired_leases() == 1
+    assert deliver_due(progress.integration, "worker-2") == 1
+    assert gradebook.grades == {"/grades/c1/77": {"percent": "20.00"}}
+
+
+def test_a_disabled_lms_gets_no_write_back(progress):
+    Integration.objects.filter(pk=progress.integration_id).update(enabled=False)
+    change_percent(progress, "30")
+
+    dispatch_events()
+
+    assert write_backs() == []
+
+
+def test_provider_without_write_back_gets_no_delivery(db):
     integration = Integration.objects.create(
         name="plain", provider="rest", base_url="https://lms.example.org", settings={}
     )
@@ -237,31 +305,17 @@ def test_provider_without_write_back_queues_nothing(db):
     progress = Progress.objects.create(
         integration=integration, external_id="p", course=course, learner=learner
     )
+    change_percent(progress, "50")
 
-    assert queue_write_back(progress) is None
+    dispatch_events()
 
-
-def test_sweeper_recovers_a_push_whose_worker_died(
-    progress, django_capture_on_commit_callbacks
-):
-    write_back = change_percent(progress, "20", django_capture_on_commit_callbacks)
-    WriteBack.objects.filter(pk=write_back.pk).update(
-        status=WriteBackStatus.RUNNING,
-        lease_owner="dead",
-        lease_expires_at=timezone.now() - timedelta(seconds=1),
-    )
-
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        offered = sweep_write_backs()
-
-    assert offered == 1 and len(callbacks) == 1
-    assert execute_write_back(write_back.pk, owner="worker-2").status == "succeeded"
+    assert not Delivery.objects.exists()
 
 
 @pytest.mark.parametrize(
-    ("grade_item", "queued"), [("", False), ("portal-progress", True)]
+    ("grade_item", "routed"), [("", False), ("portal-progress", True)]
 )
-def test_moodle_queues_write_backs_only_with_a_grade_item(grade_item, queued):
+def test_moodle_takes_write_backs_only_with_a_grade_item(grade_item, routed):
     settings = {"write_back_grade_item": grade_item} if grade_item else {}
     integration = Integration.objects.create(
         name="moodle",
@@ -274,5 +328,42 @@ def test_moodle_queues_write_backs_only_with_a_grade_item(grade_item, queued):
     progress = Progress.objects.create(
         integration=integration, external_id="21:5", course=course, learner=learner
     )
+    change_percent(progress, "50")
 
-    assert (queue_write_back(progress) is not None) is queued
+    dispatch_events()
+
+    assert bool(write_backs()) is routed
+
+
+def test_the_retired_write_back_schedule_is_removed(db):
+    from integrations.schedules import ensure_maintenance_tasks
+
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=30, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.create(
+        name="events: push due write-backs",
+        task="events.sweep_write_backs",
+        interval=every,
+    )
+
+    ensure_maintenance_tasks()
+
+    assert not PeriodicTask.objects.filter(task="events.sweep_write_backs").exists()
+
+
+def test_the_admin_lists_write_backs_apart_from_routed_deliveries(
+    progress, admin_client
+):
+    change_percent(progress, "45")
+    dispatch_events()
+    [delivery] = write_backs()
+
+    shown = admin_client.get("/admin/events/delivery/?route=write_back")
+    routed = admin_client.get("/admin/events/delivery/?route=rule")
+
+    assert shown.status_code == 200
+    assert f"/admin/events/delivery/{delivery.pk}/change/" in shown.content.decode()
+    assert (
+        f"/admin/events/delivery/{delivery.pk}/change/" not in routed.content.decode()
+    )

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from integrations.errors import (
     AuthenticationFailed,
@@ -17,8 +18,10 @@ from integrations.errors import (
 from integrations.models import Credential
 from integrations.registry import get_provider
 from integrations.sync.runs import run_sync_now
-from portal.events.models import WriteBackStatus
-from portal.events.writeback import execute_write_back, queue_write_back
+from portal.events.delivery import deliver_due
+from portal.events.domain import progress_updated
+from portal.events.models import Event
+from portal.events.routing import dispatch_events
 from portal.learning.models import Course, Progress
 from tests.providers.canvas.helpers import make_canvas_integration
 
@@ -222,17 +225,17 @@ def test_a_revoked_token_fails_the_push_at_once(synced, canvas, make_secret):
     assert len(puts(canvas)) == 1
 
 
-def test_the_write_back_queue_pushes_through_the_provider(
-    synced, canvas, django_capture_on_commit_callbacks
-):
+def test_the_event_pipeline_pushes_progress_through_the_provider(synced, canvas):
     progress = Progress.objects.get(external_id="101:501")
-    progress.percent = Decimal("80")
-    progress.save()
-    with django_capture_on_commit_callbacks(execute=False):
-        write_back = queue_write_back(progress)
+    with transaction.atomic():
+        progress.percent = Decimal("80")
+        progress.save()
+        progress_updated(progress, synced.name, ["percent"], source="api")
 
-    done = execute_write_back(write_back.pk, owner="test-worker")
+    dispatch_events()
+    arrived = deliver_due(synced, owner="test-worker")
 
-    assert done.status == WriteBackStatus.SUCCEEDED
-    assert done.result["posted_grade"] == "80%"
+    assert arrived == 1
+    [written] = Event.objects.filter(kind="progress.written_back")
+    assert written.payload["result"]["posted_grade"] == "80%"
     assert canvas.submissions[(2900, 501)]["grade"] == "80%"

@@ -1,0 +1,87 @@
+# LMS write-back moves from its own queue (WriteBack rows) into the event
+# pipeline: each write-back becomes a delivery to its LMS integration, keyed
+# for coalescing by its progress row. Every stored write-back is carried
+# over with its status, attempts, retry time and error, so nothing queued,
+# failed or dead is lost and dead ones stay replayable.
+
+from django.db import migrations, models
+from django.utils import timezone
+
+#: WriteBack status to Delivery status.
+STATUS = {
+    "queued": "pending",
+    "running": "pending",  # Its worker's lease is void after the move.
+    "succeeded": "delivered",
+    "failed": "failed",
+    "dead": "dead",
+}
+
+
+def move_write_backs(apps, schema_editor):
+    """Give every WriteBack an event and a delivery to its integration."""
+    WriteBack = apps.get_model("events", "WriteBack")
+    Event = apps.get_model("events", "Event")
+    Delivery = apps.get_model("events", "Delivery")
+
+    now = timezone.now()
+    rows = WriteBack.objects.select_related("integration", "progress").order_by("id")
+    for write_back in rows.iterator():
+        progress = write_back.progress
+        # Dispatched already: the event exists only to carry the delivery, so
+        # routing rules must not send it to other sinks as a new change.
+        event = Event.objects.create(
+            kind="progress.updated",
+            subject=f"progress:{progress.pk}",
+            payload={
+                "progress_id": progress.pk,
+                "course_id": progress.course_id,
+                "learner_id": progress.learner_id,
+                "integration": write_back.integration.name,
+                "percent": str(progress.percent),
+                "completed_at": (
+                    progress.completed_at.isoformat() if progress.completed_at else None
+                ),
+                "changed": [],
+                "source": "write_back_queue",
+            },
+            occurred_at=write_back.created_at,
+            dispatched_at=now,
+        )
+        status = STATUS.get(write_back.status, "pending")
+        Delivery.objects.create(
+            idempotency_key=f"{event.pk}:{write_back.integration_id}",
+            event=event,
+            sink_id=write_back.integration_id,
+            subject=event.subject,
+            coalesce_key=f"progress:{progress.pk}",
+            status=status,
+            attempts=write_back.attempts,
+            next_attempt_at=write_back.next_attempt_at if status == "failed" else None,
+            error_code=write_back.error_code,
+            error=write_back.error,
+            created_at=write_back.created_at,
+            delivered_at=write_back.finished_at if status == "delivered" else None,
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("events", "0004_delivery_ordering_key"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="delivery",
+            name="coalesce_key",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="Deliveries of one key go out as one message, the newest: "
+                "an LMS write-back ('progress:<id>') pushes the row's latest values "
+                "once.",
+                max_length=100,
+            ),
+        ),
+        migrations.RunPython(move_write_backs, migrations.RunPython.noop),
+        migrations.DeleteModel(name="WriteBack"),
+    ]
