@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from integrations.errors import IntegrationError
     from integrations.http.client import HttpClient
     from integrations.models import Integration
     from integrations.records import Record
@@ -106,13 +107,17 @@ class DeliveryResult:
     of returning. A sink that took the batch but refused some of its
     messages for good (an analytics service that validates each event)
     names them in ``rejected``: message key to a short reason without
-    secrets. Those deliveries become dead with that reason; the rest are
-    delivered.
+    secrets. Those deliveries become dead with that reason. A sink that
+    sent part of the batch before a call failed names the messages it did
+    not get through in ``failed``, each with the typed error: those are
+    retried (or dead) as a failed batch would be, so what the service took
+    is not sent twice. The rest are delivered.
     """
 
     delivered: int
     details: dict[str, Any] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, IntegrationError] = field(default_factory=dict)
 
 
 class Stream:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -210,6 +211,27 @@ def _deliver(
     return deliver_write_backs(provider, sink, messages)
 
 
+def _for_members(groups: dict[str, list[Delivery]], by_key: dict[str, Any]) -> dict:
+    """Spread what a sink said of a group's message to every member of it."""
+    return {
+        member.idempotency_key: value
+        for key, value in by_key.items()
+        for member in groups.get(key, [])
+    }
+
+
+def _by_error(
+    batch: list[Delivery], failed: dict[str, errors.IntegrationError]
+) -> list[tuple[errors.IntegrationError, list[Delivery]]]:
+    """Group the deliveries a sink did not get through by the error it raised."""
+    grouped: dict[int, tuple[errors.IntegrationError, list[Delivery]]] = {}
+    for delivery in batch:
+        error = failed.get(delivery.idempotency_key)
+        if error is not None:
+            grouped.setdefault(id(error), (error, []))[1].append(delivery)
+    return list(grouped.values())
+
+
 def send_batch(sink: Integration, batch: list[Delivery]) -> None:
     """Hand a claimed batch to its sink and record what happened."""
     log_context = {"integration": sink.name, "batch": len(batch)}
@@ -227,16 +249,19 @@ def send_batch(sink: Integration, batch: list[Delivery]) -> None:
         record_failure(sink, batch, failure)
     else:
         groups = coalesced(batch)
-        rejected = {
-            member.idempotency_key: reason
-            for key, reason in (getattr(result, "rejected", None) or {}).items()
-            for member in groups.get(key, [])
-        }
-        accepted = [d for d in batch if d.idempotency_key not in rejected]
+        rejected = _for_members(groups, getattr(result, "rejected", None) or {})
+        failed = _for_members(groups, getattr(result, "failed", None) or {})
+        accepted = [
+            d
+            for d in batch
+            if d.idempotency_key not in rejected and d.idempotency_key not in failed
+        ]
         if accepted:
             record_success(sink, accepted)
-        if len(accepted) < len(batch):
+        if rejected:
             record_rejected(sink, batch, rejected)
+        for error, members in _by_error(batch, failed):
+            record_failure(sink, members, error)
         logger.info(
             "events.delivery.delivered",
             extra={**log_context, "rejected": len(batch) - len(accepted)},

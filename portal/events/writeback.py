@@ -99,11 +99,12 @@ def deliver_write_backs(
     """Push the progress of each message to the LMS; one message per row.
 
     A failure that concerns the whole integration (refused credentials, a
-    rate limit, an outage) raises, so the batch is retried or parked by the
-    pipeline; pushes made before it are repeated then, which an LMS grade
-    write takes as the same value set again. A failure of one row (a
-    learner with no LMS account, a course the LMS no longer has) refuses
-    that message alone, with the reason, for an admin to fix and replay.
+    rate limit, an outage) stops the batch: raised when nothing was pushed
+    yet, else named in ``failed`` for this row and the rest, so the rows
+    already pushed are not pushed again. The pipeline retries or parks
+    them. A failure of one row (a learner with no LMS account, a course the
+    LMS no longer has) refuses that message alone, with the reason, for an
+    admin to fix and replay.
     """
     from portal.learning.models import Progress
 
@@ -116,7 +117,8 @@ def deliver_write_backs(
     delivered = 0
     details: dict[str, Any] = {}
     rejected: dict[str, str] = {}
-    for message, progress_id in zip(messages, ids, strict=True):
+    failed: dict[str, errors.IntegrationError] = {}
+    for number, (message, progress_id) in enumerate(zip(messages, ids, strict=True)):
         progress = rows.get(progress_id)
         if progress is None or progress.deleted_at is not None:
             rejected[message.key] = (
@@ -127,14 +129,19 @@ def deliver_write_backs(
         try:
             result = provider.push_progress(integration, client, progress) or {}
         except errors.IntegrationError as error:
-            if error.retryable or isinstance(error, INTEGRATION_WIDE):
+            if not (error.retryable or isinstance(error, INTEGRATION_WIDE)):
+                rejected[message.key] = redact_text(str(error))
+                continue
+            if not (delivered or rejected):
                 raise
-            rejected[message.key] = redact_text(str(error))
-            continue
+            failed = {later.key: error for later in messages[number:]}
+            break
         _announce(integration, progress.pk, message.key, result)
         details[message.key] = result
         delivered += 1
-    return DeliveryResult(delivered=delivered, details=details, rejected=rejected)
+    return DeliveryResult(
+        delivered=delivered, details=details, rejected=rejected, failed=failed
+    )
 
 
 def _announce(

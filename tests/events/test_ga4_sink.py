@@ -211,3 +211,23 @@ def test_refused_events_do_not_stop_the_next_batches(ga4_sink, ga4_fake):
     assert statuses(ga4_sink) == {DeliveryStatus.DELIVERED: 30, DeliveryStatus.DEAD: 3}
     state = SinkState.objects.filter(sink=ga4_sink).first()
     assert state is None or not state.broken
+
+
+def test_a_failed_request_mid_batch_retries_only_what_ga4_did_not_take(
+    ga4_sink, ga4_fake
+):
+    make_rule(ga4_sink, "progress.*")
+    emit_progress(7, 40)
+    emit_progress(8, 50)
+    ga4_fake.failing_calls[2] = 503  # the second learner's request
+
+    assert pump(ga4_sink) == 1
+
+    assert statuses(ga4_sink) == {"delivered": 1, "failed": 1}
+    Delivery.objects.filter(status=DeliveryStatus.FAILED).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert pump(ga4_sink) == 1
+    # GA4 does not deduplicate: each learner's event arrived exactly once.
+    clients = [event["client_id"] for event in ga4_fake.events()]
+    assert sorted(clients) == sorted([pseudonymous_id("7"), pseudonymous_id("8")])

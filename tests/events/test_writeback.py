@@ -367,3 +367,33 @@ def test_the_admin_lists_write_backs_apart_from_routed_deliveries(
     assert (
         f"/admin/events/delivery/{delivery.pk}/change/" not in routed.content.decode()
     )
+
+
+def test_an_outage_mid_batch_retries_only_the_rows_not_pushed(progress, gradebook):
+    other_learner = get_user_model().objects.create(username="dee")
+    LearnerIdentity.objects.create(
+        integration=progress.integration, user=other_learner, remote_user_id="88"
+    )
+    other = Progress.objects.create(
+        integration=progress.integration,
+        external_id="portal:c1:88",
+        course=progress.course,
+        learner=other_learner,
+        content_hash="x",
+    )
+    change_percent(progress, "35")
+    change_percent(other, "45")
+    gradebook.reply("PUT", "/grades/c1/88", Reply.json({"error": "down"}, 503))
+
+    assert push_due(progress.integration) == 1
+
+    pushed, failed = write_backs()
+    assert (pushed.status, failed.status) == ("delivered", "failed")
+    gradebook.route("PUT", "/grades/c1/88", gradebook.put_grade)
+    Delivery.objects.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    gradebook.clear()
+
+    assert deliver_due(progress.integration, "worker-1") == 1
+    assert [request.path for request in gradebook.requests] == ["/grades/c1/88"]

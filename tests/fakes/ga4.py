@@ -142,6 +142,9 @@ class Ga4Fake(FakeServer):
         super().__init__()
         #: (query, body, validation messages) of every collect request.
         self.collected: list[tuple[dict[str, list[str]], Any, list]] = []
+        #: Collect calls (1 for the first) to answer with this status instead.
+        self.failing_calls: dict[int, int] = {}
+        self._calls = 0
         self.route("POST", "/mp/collect", self._collect)
         self.route("POST", "/debug/mp/collect", self._debug)
 
@@ -164,6 +167,11 @@ class Ga4Fake(FakeServer):
             return None
 
     def _collect(self, request: RecordedRequest) -> Reply:
+        self._calls += 1
+        status = self.failing_calls.get(self._calls)
+        if status is not None:
+            # An outage answer: GA4 took nothing from this request.
+            return Reply.text("Service Unavailable", status)
         body = self._parse(request)
         self.collected.append((request.query, body, validate(body, len(request.body))))
         return Reply(204)

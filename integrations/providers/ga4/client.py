@@ -104,11 +104,24 @@ def event_params(message: SinkMessage) -> dict[str, str | int | float]:
 
 
 @dataclass
-class CollectPlan:
-    """The request bodies one batch becomes, and the events refused."""
+class CollectRequest:
+    """One collect request's body and the keys of the messages it carries."""
 
-    bodies: list[dict[str, Any]] = field(default_factory=list)
+    body: dict[str, Any]
+    keys: list[str]
+
+
+@dataclass
+class CollectPlan:
+    """The requests one batch becomes, and the events refused."""
+
+    requests: list[CollectRequest] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """Return the request bodies, in sending order."""
+        return [request.body for request in self.requests]
 
 
 def plan_requests(
@@ -146,7 +159,8 @@ def plan_requests(
             }
             if send_user_id:
                 body["user_id"] = client_id
-            plan.bodies.extend(_within_size(body))
+            keys = [message.key for message, _ in chunk]
+            plan.requests.extend(_within_size(body, keys))
     return plan
 
 
@@ -155,12 +169,12 @@ def body_size(body: dict[str, Any]) -> int:
     return len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
 
 
-def _within_size(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _within_size(body: dict[str, Any], keys: list[str]) -> list[CollectRequest]:
     """Split a body in halves until each is under the 130 kB limit."""
     events = body["events"]
     if body_size(body) <= MAX_BODY_BYTES or len(events) == 1:
-        return [body]
+        return [CollectRequest(body, keys)]
     half = len(events) // 2
-    return _within_size({**body, "events": events[:half]}) + _within_size(
-        {**body, "events": events[half:]}
+    return _within_size({**body, "events": events[:half]}, keys[:half]) + _within_size(
+        {**body, "events": events[half:]}, keys[half:]
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from integrations import errors
 from integrations.http.auth import QueryApiKey
 from integrations.providers.base import (
     AuthKind,
@@ -140,13 +141,23 @@ class Ga4Provider(Provider):
         plan = plan_requests(messages, timezone.now(), send_user_id=config.send_user_id)
 
         client = self.build_client(integration)
-        for body in plan.bodies:
-            client.request(
-                "POST",
-                COLLECT_PATH,
-                params={"measurement_id": config.measurement_id},
-                json=body,
-            )
+        failed: dict[str, errors.IntegrationError] = {}
+        for number, request in enumerate(plan.requests):
+            try:
+                client.request(
+                    "POST",
+                    COLLECT_PATH,
+                    params={"measurement_id": config.measurement_id},
+                    json=request.body,
+                )
+            except errors.IntegrationError as error:
+                if number == 0:
+                    raise
+                # GA4 counted the requests before this one and does not
+                # deduplicate: only this one and the rest are tried again.
+                for later in plan.requests[number:]:
+                    failed.update(dict.fromkeys(later.keys, error))
+                break
 
         if plan.rejected:
             logger.info(
@@ -154,9 +165,10 @@ class Ga4Provider(Provider):
                 extra={"integration": integration.name, "count": len(plan.rejected)},
             )
         return DeliveryResult(
-            delivered=len(messages) - len(plan.rejected),
-            details={"requests": len(plan.bodies)},
+            delivered=len(messages) - len(plan.rejected) - len(failed),
+            details={"requests": len(plan.requests)},
             rejected=plan.rejected,
+            failed=failed,
         )
 
     def check_health(
