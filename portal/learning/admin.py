@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from integrations.providers.slack.admin_actions import create_slack_channels
 from portal.learning.models import (
     Assignment,
     Course,
@@ -90,6 +91,7 @@ class CourseAdmin(SyncedRecordAdmin):
     list_select_related = ("integration",)
     search_fields = ("title", "code", "external_id")
     fields = ("title", "code", "state", "starts_at", "ends_at", "url", *SYNCED_FIELDS)
+    actions = (create_slack_channels,)
 
 
 @admin.register(Assignment)
