@@ -54,6 +54,7 @@ MAINTENANCE_TASKS = {
     "integrations: sweep due runs": "integrations.sweep_due_runs",
     "events: push due write-backs": "events.sweep_write_backs",
     "events: dispatch and deliver": "events.sweep_deliveries",
+    "integrations: settle stuck reports and exports": "integrations.settle_stuck_work",
 }
 
 

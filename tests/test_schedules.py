@@ -243,6 +243,7 @@ def test_maintenance_tasks_are_created_once(settings):
         "events.sweep_deliveries",
         "events.sweep_write_backs",
         "integrations.reap_expired_runs",
+        "integrations.settle_stuck_work",
         "integrations.sweep_due_runs",
     ]
     for task in tasks:
