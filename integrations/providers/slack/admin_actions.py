@@ -14,6 +14,7 @@ one request a second. docs/providers/slack.md describes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -21,6 +22,7 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.timezone import localtime
 
 from integrations import errors
 from integrations.models import Integration
@@ -29,6 +31,9 @@ from integrations.providers.slack.channels import (
     channel_name,
     create_course_channel,
 )
+
+if TYPE_CHECKING:
+    from portal.learning.models import Course
 
 #: Courses one action may create channels for.
 MAX_COURSES = 10
@@ -52,7 +57,7 @@ class ChannelForm(forms.Form):
         help_text="Needs the groups:write scope; public channels need channels:manage.",
     )
 
-    def __init__(self, *args: object, bots: QuerySet, **kwargs: object) -> None:
+    def __init__(self, *args: Any, bots: QuerySet, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["integration"].queryset = bots
 
@@ -61,7 +66,7 @@ class ChannelForm(forms.Form):
 class Planned:
     """A selected course and the channel name its title becomes."""
 
-    course: object
+    course: Course
     name: str
     problem: str
 
@@ -71,7 +76,7 @@ def slack_bots() -> QuerySet:
     return Integration.objects.filter(provider="slack", enabled=True).order_by("name")
 
 
-def plan(courses: list) -> list[Planned]:
+def plan(courses: list[Course]) -> list[Planned]:
     """Return each course with its channel name, or why it cannot have one."""
     planned = []
     for course in courses:
@@ -133,7 +138,7 @@ def create_slack_channels(
 def _confirmation(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
-    courses: list,
+    courses: list[Course],
     form: ChannelForm,
 ) -> TemplateResponse:
     context = {
@@ -173,7 +178,7 @@ def run(
             rest = [e.course.title for e in planned[position:] if not e.problem]
             modeladmin.message_user(
                 request,
-                f"{error.message.rstrip('.')}. Not created: {', '.join(rest)}.",
+                f"{_stopped(error)}. Not created: {', '.join(rest)}.",
                 messages.ERROR,
             )
             break
@@ -205,11 +210,20 @@ def _stops_all(error: errors.IntegrationError) -> bool:
     )
 
 
+def _stopped(error: errors.IntegrationError) -> str:
+    """Say why the remaining courses were not tried, and when to try again."""
+    text = error.message.rstrip(".")
+    retry_at = getattr(error, "retry_at", None)
+    if isinstance(error, errors.RateLimited) and retry_at is not None:
+        text += f"; Slack asks to wait until {localtime(retry_at):%H:%M:%S}"
+    return text
+
+
 def _say(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     level: int,
-    course: object,
+    course: Course,
     text: str,
 ) -> None:
     modeladmin.message_user(request, f"{course.title}: {text}", level)

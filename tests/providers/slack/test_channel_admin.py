@@ -232,3 +232,17 @@ def test_staff_who_may_not_change_integrations_cannot_use_the_bot(
     [message] = messages_of(response)
     assert "needs the permission to change integrations" in message
     assert created_names(slack_api) == []
+
+
+def test_a_rate_limit_stops_and_lists_the_courses_to_try_again(admin_client, slack_api):
+    bot = make_bot(slack_api)
+    courses = make_courses("Algebra", "Biology")
+    slack_api.rate_limit(120)
+
+    response = select(admin_client, courses, integration=str(bot.pk))
+
+    [message] = messages_of(response)
+    assert "rate limiting" in message
+    assert "Slack asks to wait until" in message
+    assert message.endswith("Not created: Algebra, Biology.")
+    assert [c["name"] for c in slack_api.channels if c["name"] == "algebra"] == []
