@@ -53,6 +53,7 @@ MAINTENANCE_TASKS = {
     "integrations: reap expired runs": "integrations.reap_expired_runs",
     "integrations: sweep due runs": "integrations.sweep_due_runs",
     "events: dispatch and deliver": "events.sweep_deliveries",
+    "integrations: settle stuck reports and exports": "integrations.settle_stuck_work",
 }
 #: Maintenance tasks of earlier versions, removed when the others are made:
 #: beat would otherwise keep sending a task no worker knows.

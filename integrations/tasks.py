@@ -163,3 +163,18 @@ def sweep_due_runs() -> int:
     if count:
         logger.info("integrations.sweeper.requeued", extra={"count": count})
     return count
+
+
+@shared_task(name="integrations.settle_stuck_work")
+def settle_stuck_work() -> dict[str, int]:
+    """Settle issue reports left ``sending`` and fail exports left ``running``.
+
+    Both are left so by a process that died mid-request or mid-upload; the
+    reports are looked up at GitHub, never posted again.
+    """
+    from integrations.providers.github.issues import settle_unanswered_reports
+    from portal.exports.service import fail_stalled_exports
+
+    counts = settle_unanswered_reports()
+    counts["exports_failed"] = fail_stalled_exports()
+    return counts

@@ -242,6 +242,7 @@ def test_maintenance_tasks_are_created_once(settings):
     assert sorted(task.task for task in tasks) == [
         "events.sweep_deliveries",
         "integrations.reap_expired_runs",
+        "integrations.settle_stuck_work",
         "integrations.sweep_due_runs",
     ]
     for task in tasks:

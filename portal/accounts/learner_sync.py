@@ -9,8 +9,8 @@ the provider's code does not know it works for a learner.
 
 Each service registers how its learner integration is made in
 :data:`LEARNER_SYNCS`: Canvas (the learner's courses), GitHub (the
-learner's repositories), GitLab (the learner's projects and their trees)
-and Google (the learner's YouTube playlists).
+learner's repositories), GitLab (the learner's projects and their trees),
+Google (the learner's YouTube playlists) and Vimeo (the learner's videos).
 """
 
 from __future__ import annotations
@@ -99,11 +99,23 @@ def _configure_youtube(connection: Connection) -> tuple[str, dict[str, Any], str
     return services.youtube_api_url(), {"mine": True}, YOUTUBE_SCHEDULE
 
 
+#: How often a learner's Vimeo videos are synced: every six hours, like
+#: YouTube's. A pass costs one request per 100 videos.
+VIMEO_SCHEDULE = "0 */6 * * *"
+
+
+def _configure_vimeo(connection: Connection) -> tuple[str, dict[str, Any], str]:
+    # The learner's own videos (/me/videos): the token's user, private
+    # videos too with the "private" scope.
+    return services.vimeo_api_url(), {"user_id": "me"}, VIMEO_SCHEDULE
+
+
 LEARNER_SYNCS: dict[str, LearnerSync] = {
     "canvas": LearnerSync("canvas", "canvas", _configure_canvas),
     "github": LearnerSync("github", "github", _configure_github),
     "gitlab": LearnerSync("gitlab", "gitlab", _configure_gitlab),
     "google": LearnerSync("google", "youtube", _configure_youtube),
+    "vimeo_oauth2": LearnerSync("vimeo_oauth2", "vimeo", _configure_vimeo),
 }
 
 

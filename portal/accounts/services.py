@@ -95,8 +95,16 @@ def _http_client(url: str, provider: str, auth: Any = None) -> HttpClient:
 def _allauth_adapter(provider: str) -> type:
     from allauth.socialaccount.providers.github.views import GitHubOAuth2Adapter
     from allauth.socialaccount.providers.google.views import GoogleOAuth2Adapter
+    from allauth.socialaccount.providers.vimeo_oauth2.views import (
+        VimeoOAuth2Adapter,
+    )
 
-    return {"github": GitHubOAuth2Adapter, "google": GoogleOAuth2Adapter}[provider]
+    adapters = {
+        "github": GitHubOAuth2Adapter,
+        "google": GoogleOAuth2Adapter,
+        "vimeo_oauth2": VimeoOAuth2Adapter,
+    }
+    return adapters[provider]
 
 
 def github_api_url() -> str:
@@ -116,6 +124,16 @@ def youtube_api_url() -> str:
     names another (a proxy, or a test's fake).
     """
     return settings.PORTAL_YOUTUBE_API_URL.rstrip("/")
+
+
+def vimeo_api_url() -> str:
+    """Return the Vimeo API root that allauth's Vimeo provider signs in against.
+
+    https://api.vimeo.com: the host of the adapter's profile URL, where the
+    learner's token was issued and is accepted.
+    """
+    parts = urlsplit(_allauth_adapter("vimeo_oauth2").profile_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _canvas_base(app: ProviderApp) -> str:
@@ -190,6 +208,14 @@ def _revoke_gitlab(app: ProviderApp, connection: Connection, token: str) -> None
     _check_revoked(_send("POST", url, "gitlab", data=data), "gitlab")
 
 
+def _revoke_vimeo(app: ProviderApp, connection: Connection, token: str) -> None:
+    # DELETE /tokens revokes the token it is sent with (developer.vimeo.com,
+    # "Authentication Extras": 204 No Content).
+    url = f"{vimeo_api_url()}/tokens"
+    response = _send("DELETE", url, "vimeo_oauth2", auth=BearerToken(token))
+    _check_revoked(response, "vimeo_oauth2")
+
+
 def google_revoke_url() -> str:
     """Return Google's revocation endpoint (overridable for tests and proxies)."""
     configured = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get("google", {})
@@ -237,6 +263,19 @@ SERVICES: dict[str, OAuthService] = {
             # A refresh token is issued only for offline access, and again
             # only when consent is asked again.
             auth_params=(("access_type", "offline"), ("prompt", "consent")),
+        ),
+        OAuthService(
+            "vimeo_oauth2",
+            "Vimeo",
+            lambda app: _allauth_adapter("vimeo_oauth2").access_token_url,
+            _revoke_vimeo,
+            # "public" reads public videos, "private" the learner's private
+            # ones (developer.vimeo.com/api/authentication#table-2).
+            ("public", "private"),
+            # Vimeo's authentication guide names no code_challenge; the
+            # state parameter protects the flow. Its tokens do not expire
+            # and come without a refresh token.
+            pkce=False,
         ),
     )
 }

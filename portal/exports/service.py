@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -24,6 +24,11 @@ from portal.exports.writers import CONTENT_TYPES, write_report
 logger = logging.getLogger(__name__)
 
 SPOOL_BYTES = 8 * 1024 * 1024
+#: How long an export may stay ``running`` before its worker is presumed
+#: dead. Nothing beats during an upload, so this is generous: writing and
+#: uploading the largest reports takes minutes, not an hour.
+STALLED_AFTER = timedelta(hours=1)
+WORKER_LOST = "worker_lost"
 
 
 def export_key(prefix: str, kind: str, format: str, when: datetime, pk: int) -> str:
@@ -96,3 +101,29 @@ def _failed(export: Export, error: errors.IntegrationError) -> Export:
         },
     )
     return export
+
+
+def fail_stalled_exports(now: datetime | None = None) -> int:
+    """Mark exports ``running`` longer than STALLED_AFTER as failed; return how many.
+
+    Their worker died (killed, restarted, out of memory) before it recorded
+    an outcome. Nothing is uploaded again here: the integration's next
+    scheduled export, or the admin's Export now, uploads a new report under
+    a new key. An upload that does finish later still records its success.
+    """
+    now = now or timezone.now()
+    stalled = Export.objects.filter(
+        status=ExportStatus.RUNNING, created_at__lt=now - STALLED_AFTER
+    )
+    minutes = int(STALLED_AFTER.total_seconds() // 60)
+    count = stalled.update(
+        status=ExportStatus.FAILED,
+        error_code=WORKER_LOST,
+        error=f"The worker writing this export stopped without finishing it (still "
+        f"running after {minutes} minutes): nothing usable was recorded. The next "
+        "scheduled export, or Export now, uploads a new one.",
+        finished_at=now,
+    )
+    if count:
+        logger.warning("s3.export.stalled_failed", extra={"count": count})
+    return count

@@ -13,16 +13,20 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from integrations.providers.slack.admin_actions import create_slack_channels
 from portal.learning.models import (
     Assignment,
     Course,
     Enrollment,
+    IssueReport,
     LearnerIdentity,
     Playlist,
     PlaylistItem,
     Progress,
     Repository,
+    RepositoryFile,
     Video,
 )
 
@@ -90,6 +94,7 @@ class CourseAdmin(SyncedRecordAdmin):
     list_select_related = ("integration",)
     search_fields = ("title", "code", "external_id")
     fields = ("title", "code", "state", "starts_at", "ends_at", "url", *SYNCED_FIELDS)
+    actions = (create_slack_channels,)
 
 
 @admin.register(Assignment)
@@ -167,6 +172,96 @@ class RepositoryAdmin(SyncedRecordAdmin):
         "readme",
         *SYNCED_FIELDS,
     )
+
+
+@admin.register(RepositoryFile)
+class RepositoryFileAdmin(SyncedRecordAdmin):
+    """Files and directories of GitLab projects' default branches."""
+
+    list_display = ("path", "repository", "entry_type", "mode", "short_sha")
+    list_filter = ("entry_type", "integration", DeletedListFilter)
+    list_select_related = ("repository", "integration")
+    search_fields = ("path", "repository__full_name", "sha", "external_id")
+    fields = (
+        "repository",
+        "path",
+        "name",
+        "entry_type",
+        "mode",
+        "sha",
+        *SYNCED_FIELDS,
+    )
+
+    @admin.display(description="SHA", ordering="sha")
+    def short_sha(self, entry: RepositoryFile) -> str:
+        """Show the git object id as git abbreviates it."""
+        return entry.sha[:10]
+
+
+@admin.register(IssueReport)
+class IssueReportAdmin(admin.ModelAdmin):
+    """Learners' problem reports and the GitHub issues they became.
+
+    Read-only: the report endpoint and the sweeper write them
+    (integrations/providers/github/issues.py).
+    """
+
+    list_display = (
+        "title",
+        "repository",
+        "reporter",
+        "state",
+        "issue_link",
+        "attempts",
+        "error_code",
+        "updated_at",
+    )
+    list_filter = ("state", "error_code", "repository__integration")
+    list_select_related = ("repository", "reporter")
+    search_fields = (
+        "title",
+        "repository__full_name",
+        "reporter__username",
+        "reporter__email",
+        "idempotency_key",
+    )
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    fields = (
+        "title",
+        "body",
+        "labels",
+        "repository",
+        "reporter",
+        "state",
+        "issue_link",
+        "issue_number",
+        "attempts",
+        "error_code",
+        "error",
+        "idempotency_key",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Issue", ordering="issue_number")
+    def issue_link(self, report: IssueReport) -> str:
+        """Link to the issue on GitHub once it is open."""
+        if not report.issue_url:
+            return "–"
+        return format_html(
+            '<a href="{}" rel="noopener">#{}</a>', report.issue_url, report.issue_number
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse adding: learners report through the API."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse editing: a report records what was sent to GitHub."""
+        return False
 
 
 @admin.register(Playlist)

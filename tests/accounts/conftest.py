@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from integrations.models import Integration
-from tests.accounts.helpers import CLIENT_SECRET, make_app
+from tests.accounts.helpers import CLIENT_SECRET, make_app, make_learner
 from tests.fakes.canvas import CanvasOAuthFake
 from tests.fakes.github import GitHubFake
 from tests.fakes.google import GoogleFake
@@ -26,6 +26,14 @@ def site(settings, loopback_http):
     """Build redirect URIs on the test client's host, and reach loopback fakes."""
     settings.PORTAL_SITE_URL = SITE
     return settings
+
+
+@pytest.fixture
+def ada(client):
+    """Sign Ada, a learner with a password, in on the test client."""
+    learner = make_learner()
+    client.force_login(learner)
+    return learner
 
 
 @pytest.fixture

@@ -132,6 +132,10 @@ def blocks_valid(blocks: list[Any]) -> bool:
 
 
 BOT_TOKEN = "xoxb-1111111111-2222222222-fakeSlackBotToken42"
+#: The bot scopes the fake's token has unless a test takes some away.
+BOT_SCOPES = frozenset(
+    {"chat:write", "channels:manage", "channels:read", "groups:write"}
+)
 #: Channels the fake workspace starts with: id, name, archived.
 START_CHANNELS = (("C0GENERAL1", "general", False), ("C0ARCHIVE1", "old-news", True))
 
@@ -158,6 +162,14 @@ class SlackWebApiFake(FakeServer):
     - ``conversations.list``: pages of ``limit`` channels (default 100)
       with ``response_metadata.next_cursor`` ("" on the last page);
       ``exclude_archived=true`` leaves archived channels out.
+    - Scopes (``scopes``, every one the portal asks for by default): a
+      method called without its scope answers ``missing_scope`` with the
+      scope ``needed`` and the token's ``provided`` ones, as the method
+      references list them (conversations.create: ``channels:manage``, or
+      ``groups:write`` for a private channel; conversations.list:
+      ``channels:read``; chat.postMessage: ``chat:write``). A workspace that
+      forbids apps creating channels (:meth:`restrict`) answers
+      ``restricted_action``.
     - :meth:`rate_limit`: HTTP 429 with ``Retry-After`` and the body
       ``{"ok": false, "error": "ratelimited"}`` [assumed: the body is seen
       in SDK issue threads, only the status and header are documented].
@@ -174,6 +186,8 @@ class SlackWebApiFake(FakeServer):
             for cid, name, archived in START_CHANNELS
         ]
         self._token_state = ""
+        self.scopes = set(BOT_SCOPES)
+        self.restricted = False
         self._throttled: list[int] = []
         self._lock_api = threading.Lock()
         for method, handler in {
@@ -192,6 +206,10 @@ class SlackWebApiFake(FakeServer):
     def revoke(self) -> None:
         """Revoke the bot token: ``token_revoked`` from now on."""
         self._token_state = "token_revoked"
+
+    def restrict(self) -> None:
+        """Forbid creating channels: ``restricted_action`` from now on."""
+        self.restricted = True
 
     def kick(self, name: str) -> None:
         """Remove the bot from channel ``name``: ``not_in_channel`` on posts."""
@@ -242,6 +260,14 @@ class SlackWebApiFake(FakeServer):
 
         return answer
 
+    def _missing(self, needed: str) -> Reply | None:
+        """Answer ``missing_scope`` when the token lacks ``needed``."""
+        if needed in self.scopes:
+            return None
+        provided = ",".join(sorted(self.scopes))
+        body = {"ok": False, "error": "missing_scope", "needed": needed}
+        return Reply.json({**body, "provided": provided})
+
     def _channel(self, id_or_name: str) -> dict[str, Any]:
         for channel in self.channels:
             if id_or_name in (channel["id"], channel["name"], "#" + channel["name"]):
@@ -262,6 +288,9 @@ class SlackWebApiFake(FakeServer):
         )
 
     def _post_message(self, request: RecordedRequest) -> Reply:
+        refused = self._missing("chat:write")
+        if refused is not None:
+            return refused
         try:
             body = request.json()
         except ValueError:
@@ -291,6 +320,12 @@ class SlackWebApiFake(FakeServer):
     def _create(self, request: RecordedRequest) -> Reply:
         body = request.json() if request.body else {}
         name = body.get("name") if isinstance(body, dict) else None
+        private = isinstance(body, dict) and body.get("is_private") is True
+        refused = self._missing("groups:write" if private else "channels:manage")
+        if refused is not None:
+            return refused
+        if self.restricted:
+            return _error("restricted_action")
         if not name:
             return _error("invalid_name_required")
         if len(name) > 80:
@@ -304,12 +339,16 @@ class SlackWebApiFake(FakeServer):
                 "id": f"C0NEW{len(self.channels):05d}",
                 "name": name,
                 "is_archived": False,
+                "is_private": private,
                 "member": True,
             }
             self.channels.append(channel)
         return Reply.json({"ok": True, "channel": _shape(channel)})
 
     def _list(self, request: RecordedRequest) -> Reply:
+        refused = self._missing("channels:read")
+        if refused is not None:
+            return refused
         limit = int(request.arg("limit", "100") or 100)
         start = int(request.arg("cursor", "") or "0") if request.arg("cursor") else 0
         visible = [
@@ -342,7 +381,7 @@ def _shape(channel: dict[str, Any]) -> dict[str, Any]:
         "id": channel["id"],
         "name": channel["name"],
         "is_channel": True,
-        "is_private": False,
+        "is_private": channel.get("is_private", False),
         "is_archived": channel["is_archived"],
         "name_normalized": channel["name"],
         "created": 1504554479,

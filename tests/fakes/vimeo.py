@@ -27,6 +27,18 @@ showcases) and /work/shared/API_NOTES.md section 8:
   "error_code"}``: 401 for a missing or unknown token, 404 for an unknown
   user, showcase or video.
 
+- OAuth 2 (:class:`VimeoAuthorization`, ``oauth``), from the
+  authentication guide and the "Authentication Extras" reference:
+  ``GET /oauth/authorize`` (``response_type=code``, ``client_id``,
+  ``redirect_uri``, ``state``, ``scope`` space-separated, default ``public
+  private``) and ``POST /oauth/access_token`` (``grant_type=
+  authorization_code``, ``code``, ``redirect_uri``; the client by HTTP Basic
+  as documented, or in the form as allauth sends it [assumed accepted]),
+  answering ``{"access_token", "token_type": "bearer", "scope", "user"}``
+  (the user resource) with no refresh token and no ``expires_in``: Vimeo's
+  tokens last until revoked. ``DELETE /tokens`` revokes the token it is
+  sent with (204). The token's user reads the API as itself.
+
 [assumed], not documented or disputed: the format of
 ``X-RateLimit-Reset`` (``reset_format`` "epoch" seconds, "http" date or
 "iso" 8601 date: sources disagree); that ``fields`` on a collection
@@ -39,7 +51,11 @@ elements; the error codes and texts (8003 for a missing or bad token, 5000
 for not found, 9000 for the rate limit, 2204 for a bad per_page); that a
 private video of another user answers 403 (error_code 3200) rather than
 404; that a page past the last answers an empty ``data``; the window
-length (60 s) and the numbers of ids (digits here).
+length (60 s) and the numbers of ids (digits here); that ``/me/`` with
+a trailing slash (allauth's profile URL) is ``/me``; the token endpoint's
+error bodies (RFC 6749's here: Vimeo documents only the 400 statuses).
+Scopes are recorded, not enforced: a ``public``-only token sees its own
+private videos here.
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ from itertools import count
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.fakes.oauth import AuthorizationServer, OAuthUser, TokenIssue
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 DEFAULT_PER_PAGE = 25
@@ -62,7 +79,7 @@ RESET_FORMATS = ("epoch", "http", "iso")
 
 _USER = r"(?:/me|/users/(?P<user>[^/]+))"
 ROUTES = (
-    (re.compile(rf"{_USER}"), "user"),
+    (re.compile(rf"{_USER}/?"), "user"),
     (re.compile(rf"{_USER}/videos"), "user_videos"),
     (re.compile(rf"{_USER}/albums/(?P<album>[^/]+)"), "showcase"),
     (re.compile(rf"{_USER}/albums/(?P<album>[^/]+)/videos"), "showcase_videos"),
@@ -109,6 +126,49 @@ def merged(first: Any, second: Any) -> Any:
     return second
 
 
+class VimeoAuthorization(AuthorizationServer):
+    """Vimeo's authorization code grant at api.vimeo.com/oauth/."""
+
+    authorize_path = "/oauth/authorize"
+    token_path = "/oauth/access_token"
+    access_token_lifetime = None
+    issues_refresh_tokens = False
+    service_name = "Vimeo"
+
+    def __init__(self, server: VimeoFake) -> None:
+        self.vimeo = server
+        super().__init__(server)
+
+    def install(self) -> None:
+        """Add ``DELETE /tokens`` to the authorize and token endpoints."""
+        super().install()
+        self.server.route("DELETE", "/tokens", self._revoke_current)
+
+    def parse_scope(self, raw: str | None) -> list[str]:
+        """Return the scopes asked; none means ``public private``."""
+        return (raw or "public private").split()
+
+    def token_response(self, issue: TokenIssue) -> dict[str, Any]:
+        """Return Vimeo's token JSON: lowercase ``bearer`` and the user."""
+        return {
+            "access_token": issue.access.token,
+            "token_type": "bearer",
+            "scope": self.format_scope(issue.access.scope),
+            "user": self.vimeo.user_resource(str(issue.access.user.id)),
+        }
+
+    def _revoke_current(self, request: RecordedRequest) -> Reply:
+        scheme, _, token = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not self.revoke(token.strip()):
+            return error_body(
+                401,
+                8003,
+                "Something strange occurred. Please try again.",
+                "You must provide a valid authenticated access token.",
+            )
+        return Reply(204, "")
+
+
 class VimeoFake(FakeServer):
     """Serve users, videos and showcases the test adds, as Vimeo's API does."""
 
@@ -127,6 +187,8 @@ class VimeoFake(FakeServer):
         self._ids = count(100001)
         self._state = threading.Lock()
         self.route("GET", re.compile(r"/.*"), self._answer)
+        #: Vimeo's OAuth endpoints on the same host, as at api.vimeo.com.
+        self.oauth = VimeoAuthorization(self)
 
     # --- test set-up ----------------------------------------------------------
 
@@ -143,6 +205,16 @@ class VimeoFake(FakeServer):
             "_videos": [],
         }
         return user_id
+
+    def add_oauth_user(self, user_id: str) -> OAuthUser:
+        """Let ``user_id`` sign in on the consent page; return the OAuth user."""
+        user = self.users[user_id]
+        return self.oauth.add_user(user_id, user["name"], name=user["name"])
+
+    def user_resource(self, user_id: str) -> dict[str, Any]:
+        """Return the user resource of ``user_id``, as ``GET /users/{id}`` does."""
+        user = self.users[user_id]
+        return {key: value for key, value in user.items() if not key.startswith("_")}
 
     def add_token(self, user_id: str) -> str:
         """Return a new token of ``user_id``."""
@@ -318,7 +390,11 @@ class VimeoFake(FakeServer):
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        return self.tokens.get(token.strip())
+        token = token.strip()
+        if token in self.tokens:
+            return self.tokens[token]
+        user = self.oauth.user_for(token)
+        return str(user.id) if user is not None else None
 
     def _owner(self, viewer: str, groups: dict[str, Any]) -> str | None:
         user = groups.get("user")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from integrations import errors
 from integrations.http.pagination import FetchedPage, LinkHeaderPagination
 from integrations.http.retry import RateLimitSignal
 from integrations.providers.headers import number_header
+from integrations.providers.status_errors import StatusErrors
 from integrations.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -118,74 +119,58 @@ class GitHubThrottle:
 
 
 @dataclass(frozen=True)
-class GitHubErrors:
+class GitHubErrors(StatusErrors):
     """Map GitHub's error answers to the portal's typed errors.
 
-    ``learner`` says the token is a learner's connected account, so the fix
-    an admin reads is a reconnection rather than a new credential. Rate
-    limits never reach here: the client reads them first (GitHubThrottle).
+    Rate limits never reach here: the client reads them first
+    (GitHubThrottle). GitHub's ``message`` goes into the details.
     """
 
-    learner: bool = False
+    service: ClassVar[str] = "GitHub"
+    forbidden: ClassVar[str] = (
+        "GitHub refused the token access: it lacks a scope (private "
+        "repositories need 'repo'), or the organization restricts OAuth "
+        "apps or requires SAML single sign-on for it"
+    )
+    not_found: ClassVar[str] = (
+        "GitHub has no such resource, or hides it from this token "
+        "(GitHub answers 404 for private resources a token may not see)"
+    )
+    credential_fix: ClassVar[str] = (
+        "GitHub rejected the access token (Bad credentials): it is invalid, "
+        "expired or revoked. Create a new token and update the integration's "
+        "access_token credential"
+    )
 
-    def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
-        """Return the typed error ``response`` means (None: the client's default)."""
-        status = response.status
-        if status < 400 or status >= 500:
-            return None
-
-        details: dict[str, Any] = {}
+    def details(self, response: HttpResponse) -> dict[str, Any]:
+        """Keep GitHub's ``message``, redacted and short."""
         message = github_message(response)
-        if message:
-            details["github_message"] = message
-        if status == 401:
-            return errors.AuthenticationFailed(self._auth_fix(), details=details)
-        if status == 403:
-            return errors.PermissionDenied(
-                "GitHub refused the token access: it lacks a scope (private "
-                "repositories need 'repo'), or the organization restricts OAuth "
-                "apps or requires SAML single sign-on for it",
-                details=details,
-            )
-        if status == 404:
-            return errors.NotFound(
-                "GitHub has no such resource, or hides it from this token "
-                "(GitHub answers 404 for private resources a token may not see)",
-                details=details,
-            )
-        if status == 410:
+        return {"github_message": message} if message else {}
+
+    def special(
+        self, response: HttpResponse, details: dict[str, Any]
+    ) -> errors.IntegrationError | None:
+        """Map 410 (a feature turned off), 422 (invalid) and 451 (legal)."""
+        if response.status == 410:
             return errors.PermanentError(
                 "GitHub has this feature turned off for the repository (410 Gone; "
                 "for issues: a maintainer enables them in its settings)",
                 provider_code="gone",
                 details=details,
             )
-        if status == 422:
+        if response.status == 422:
             details["fields"] = validation_fields(response)
             return errors.PermanentError(
                 "GitHub refused the request as invalid (422 Validation Failed)",
                 provider_code="validation_failed",
                 details=details,
             )
-        if status == 451:
+        if response.status == 451:
             return errors.PermanentError(
                 "GitHub blocks this resource for legal reasons (HTTP 451)",
                 details=details,
             )
-        return errors.PermanentError("GitHub refused the request", details=details)
-
-    def _auth_fix(self) -> str:
-        if self.learner:
-            return (
-                "GitHub rejected the learner's token: it was revoked or has "
-                "expired; the learner must connect GitHub again on their "
-                "Connected accounts page"
-            )
-        return (
-            "GitHub rejected the access token (Bad credentials): it is invalid, "
-            "expired or revoked. Create a new token and update the integration's "
-            "access_token credential"
-        )
+        return None
 
 
 class GitHubApi:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from integrations import errors
 from integrations.http.pagination import LinkHeaderPagination
@@ -44,6 +45,13 @@ MAX_BODY = 60_000
 MAX_LABELS = 10
 #: How far before the report's creation the guard looks (clock skew).
 SINCE_SLACK = timedelta(minutes=5)
+#: How long a report stays ``sending`` before the sweeper settles it. The
+#: POST is sent once, within the read timeout (30 s in production), so a
+#: report still ``sending`` after this is one whose request went unanswered
+#: or whose process died mid-request.
+SENDING_LEASE = timedelta(minutes=5)
+#: Reports one sweep settles, so a long GitHub outage cannot stall it.
+SWEEP_BATCH = 50
 
 
 def marker(key: str) -> str:
@@ -118,17 +126,8 @@ def open_issue(report: IssueReport) -> IssueReport:
 
     if report.state == IssueReportState.CREATED:
         return report
-    repository = report.repository
-    integration = repository.integration
-    if integration.provider != "github":
-        raise errors.ConfigurationError(
-            "Issues can be reported on GitHub repositories only; this one comes "
-            f"from a {integration.provider} integration",
-            integration=integration.name,
-        )
-    provider = get_provider("github")
-    client = provider.build_client(integration)
-    path = f"/repos/{segment(repository.owner_login)}/{segment(repository.name)}/issues"
+    integration = report.repository.integration
+    client, path = _issues_endpoint(report.repository)
 
     if report.state == IssueReportState.SENDING:
         found = find_reported_issue(client, path, report)
@@ -170,6 +169,20 @@ def open_issue(report: IssueReport) -> IssueReport:
         _record(report, IssueReportState.SENDING, error)
         raise error
     return _created(report, issue, response.headers.get("Location") or "")
+
+
+def _issues_endpoint(repository: Repository) -> tuple[HttpClient, str]:
+    """Return the GitHub client and issues path of ``repository``."""
+    integration = repository.integration
+    if integration.provider != "github":
+        raise errors.ConfigurationError(
+            "Issues can be reported on GitHub repositories only; this one comes "
+            f"from a {integration.provider} integration",
+            integration=integration.name,
+        )
+    client = get_provider("github").build_client(integration)
+    owner, name = segment(repository.owner_login), segment(repository.name)
+    return client, f"/repos/{owner}/{name}/issues"
 
 
 def _post_issue(client: HttpClient, path: str, report: IssueReport) -> HttpResponse:
@@ -238,3 +251,63 @@ def _record(report: IssueReport, state: str, error: errors.IntegrationError) -> 
     report.error_code = error.code
     report.error = error.message
     report.save(update_fields=["state", "error_code", "error", "updated_at"])
+
+
+def settle_unanswered_reports(now: datetime | None = None) -> dict[str, int]:
+    """Settle reports left ``sending`` longer than the lease; return counts.
+
+    Each is looked up at GitHub by its marker, never sent again: an issue
+    found makes the report ``created``; none found makes it ``pending`` with
+    an error saying the issue was not opened, so the client's retry with the
+    same key sends it. A report that a client's retry touched meanwhile is
+    left to that retry. When GitHub cannot be asked, the report stays
+    ``sending`` with the error, and is looked up again a lease later.
+    """
+    from portal.learning.models import IssueReport, IssueReportState
+
+    now = now or timezone.now()
+    stale = IssueReport.objects.filter(
+        state=IssueReportState.SENDING, updated_at__lt=now - SENDING_LEASE
+    ).select_related("repository__integration")
+    counts = {"created": 0, "pending": 0, "unsettled": 0}
+
+    for report in stale.order_by("updated_at")[:SWEEP_BATCH]:
+        claim = IssueReport.objects.filter(
+            pk=report.pk, state=IssueReportState.SENDING, updated_at=report.updated_at
+        )
+        if not claim.update(updated_at=now):
+            continue
+        counts[_settle(report, now)] += 1
+    return counts
+
+
+def _settle(report: IssueReport, claimed_at: datetime) -> str:
+    """Look one claimed report up at GitHub and store what that says."""
+    from portal.learning.models import IssueReport, IssueReportState
+
+    still_ours = IssueReport.objects.filter(
+        pk=report.pk, state=IssueReportState.SENDING, updated_at=claimed_at
+    )
+    try:
+        client, path = _issues_endpoint(report.repository)
+        found = find_reported_issue(client, path, report)
+    except errors.IntegrationError as error:
+        still_ours.update(error_code=error.code, error=error.message)
+        logger.warning(
+            "github.issue.settle_failed",
+            extra={"report_id": report.pk, "error_code": error.code},
+        )
+        return "unsettled"
+
+    if found is not None:
+        _created(report, found, str(found.get("url") or ""))
+        return "created"
+    still_ours.update(
+        state=IssueReportState.PENDING,
+        error_code="not_sent",
+        error="The request to GitHub got no answer and the repository has no "
+        "issue with this report's marker: the issue was not opened. Send the "
+        "report again with the same Idempotency-Key.",
+    )
+    logger.info("github.issue.settled_unsent", extra={"report_id": report.pk})
+    return "pending"

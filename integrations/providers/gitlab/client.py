@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from integrations import errors
 from integrations.http.pagination import (
@@ -25,6 +25,7 @@ from integrations.http.pagination import (
 )
 from integrations.http.retry import RateLimitSignal
 from integrations.providers.headers import number_header
+from integrations.providers.status_errors import StatusErrors
 from integrations.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -93,53 +94,33 @@ class GitLabThrottle:
 
 
 @dataclass(frozen=True)
-class GitLabErrors:
+class GitLabErrors(StatusErrors):
     """Map GitLab's error answers to the portal's typed errors.
 
-    ``learner`` says the token is a learner's connected account, so the fix
-    an admin reads is a reconnection rather than a new credential.
+    A 429 is left to the client, which reads it with GitLabThrottle.
+    GitLab's ``message`` goes into the details.
     """
 
-    learner: bool = False
+    service: ClassVar[str] = "GitLab"
+    forbidden: ClassVar[str] = (
+        "GitLab refused the token access: it lacks the read_api scope, "
+        "or its role in the project is too low"
+    )
+    not_found: ClassVar[str] = (
+        "GitLab has no such resource, or hides it from this token "
+        "(GitLab answers 404 for projects a token may not see)"
+    )
+    credential_fix: ClassVar[str] = (
+        "GitLab rejected the access token (401 Unauthorized): it is invalid, "
+        "expired or revoked. Create a new token with the read_api scope and "
+        "update the integration's access_token credential"
+    )
+    passed_through: ClassVar[frozenset[int]] = frozenset({429})
 
-    def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
-        """Return the typed error ``response`` means (None: the client's default)."""
-        status = response.status
-        if status < 400 or status >= 500 or status == 429:
-            return None
-
-        details: dict[str, Any] = {}
+    def details(self, response: HttpResponse) -> dict[str, Any]:
+        """Keep GitLab's ``message``, redacted and short."""
         message = gitlab_message(response)
-        if message:
-            details["gitlab_message"] = message
-        if status == 401:
-            return errors.AuthenticationFailed(self._auth_fix(), details=details)
-        if status == 403:
-            return errors.PermissionDenied(
-                "GitLab refused the token access: it lacks the read_api scope, "
-                "or its role in the project is too low",
-                details=details,
-            )
-        if status == 404:
-            return errors.NotFound(
-                "GitLab has no such resource, or hides it from this token "
-                "(GitLab answers 404 for projects a token may not see)",
-                details=details,
-            )
-        return errors.PermanentError("GitLab refused the request", details=details)
-
-    def _auth_fix(self) -> str:
-        if self.learner:
-            return (
-                "GitLab rejected the learner's token: it was revoked or has "
-                "expired; the learner must connect GitLab again on their "
-                "Connected accounts page"
-            )
-        return (
-            "GitLab rejected the access token (401 Unauthorized): it is invalid, "
-            "expired or revoked. Create a new token with the read_api scope and "
-            "update the integration's access_token credential"
-        )
+        return {"gitlab_message": message} if message else {}
 
 
 class GitLabApi:

@@ -82,9 +82,11 @@ class SlackApiErrors:
                 provider_code=code,
             )
         if code == "missing_scope":
+            return _missing_scope(response)
+        if code == "restricted_action":
             return errors.PermissionDenied(
-                "The bot token lacks a scope this call needs: add it to the app "
-                "(chat:write, channels:manage, channels:read) and reinstall",
+                "A Slack workspace setting stops the app from doing this (for "
+                "example creating channels): ask a workspace admin to allow it",
                 provider_code=code,
             )
         if code == "ratelimited":
@@ -101,6 +103,19 @@ class SlackApiErrors:
         return errors.ProviderError(
             f"Slack refused the call ({code})", provider_code=code
         )
+
+
+def _missing_scope(response: HttpResponse) -> errors.PermissionDenied:
+    """Name the scope Slack says is missing (its ``needed`` field), if any."""
+    needed = response.json().get("needed")
+    scope = needed[:80] if isinstance(needed, str) and needed else ""
+    which = f"the {scope} scope" if scope else "a scope this call needs"
+    return errors.PermissionDenied(
+        f"The bot token lacks {which}: add it to the app's Bot Token Scopes "
+        "(OAuth & Permissions) and reinstall the app",
+        provider_code="missing_scope",
+        details={"needed_scope": scope} if scope else {},
+    )
 
 
 def _unreadable(response: HttpResponse) -> errors.IntegrationError | None:

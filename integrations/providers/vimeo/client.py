@@ -19,12 +19,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from integrations import errors
 from integrations.http.pagination import FetchedPage, PageRequest, Pagination, dig
 from integrations.http.retry import RateLimitSignal
 from integrations.providers.headers import number_header
+from integrations.providers.status_errors import StatusErrors
 
 if TYPE_CHECKING:
     from integrations.http.client import HttpClient
@@ -133,52 +134,31 @@ class VimeoThrottle:
 
 
 @dataclass(frozen=True)
-class VimeoErrors:
+class VimeoErrors(StatusErrors):
     """Map Vimeo's error answers to the portal's typed errors by status.
 
-    ``learner`` says the token is a learner's Vimeo connection, so the fix
-    an admin reads is a reconnection rather than a new token. A 429 never
-    reaches here: the client reads it first (VimeoThrottle).
+    A 429 never reaches here: the client reads it first (VimeoThrottle).
+    Vimeo's numeric ``error_code`` goes into the details, its texts never.
     """
 
-    learner: bool = False
+    service: ClassVar[str] = "Vimeo"
+    forbidden: ClassVar[str] = (
+        "Vimeo refused the token access: it lacks a scope (private videos "
+        "need 'private'), or the video or showcase belongs to another "
+        "account"
+    )
+    not_found: ClassVar[str] = (
+        "Vimeo has no such video, showcase or user, or hides it from this token"
+    )
+    credential_fix: ClassVar[str] = (
+        "Vimeo rejected the access token: it is invalid or was revoked. "
+        "Generate a new one in the Vimeo app's settings and update the "
+        "integration's access_token credential"
+    )
 
-    def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
-        """Return the typed error ``response`` means (None: the client's default)."""
-        status = response.status
-        if status < 400 or status >= 500:
-            return None
-
-        details = VimeoError.of(response).details()
-        if status == 401:
-            return errors.AuthenticationFailed(self._auth_fix(), details=details)
-        if status == 403:
-            return errors.PermissionDenied(
-                "Vimeo refused the token access: it lacks a scope (private videos "
-                "need 'private'), or the video or showcase belongs to another "
-                "account",
-                details=details,
-            )
-        if status == 404:
-            return errors.NotFound(
-                "Vimeo has no such video, showcase or user, or hides it from "
-                "this token",
-                details=details,
-            )
-        return errors.PermanentError("Vimeo refused the request", details=details)
-
-    def _auth_fix(self) -> str:
-        if self.learner:
-            return (
-                "Vimeo rejected the learner's token: it was revoked or has "
-                "expired; the learner must connect Vimeo again on their "
-                "Connected accounts page"
-            )
-        return (
-            "Vimeo rejected the access token: it is invalid or was revoked. "
-            "Generate a new one in the Vimeo app's settings and update the "
-            "integration's access_token credential"
-        )
+    def details(self, response: HttpResponse) -> dict[str, Any]:
+        """Keep Vimeo's numeric error code."""
+        return VimeoError.of(response).details()
 
 
 class VimeoPaging(Pagination):

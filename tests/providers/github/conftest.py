@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from integrations.models import Integration
+from integrations.sync.runs import run_sync_now
+from portal.learning.models import Repository
 from tests import leakcheck
 from tests.conftest import LOOPBACK_HTTP_DEFAULTS
 from tests.fakes.github import GitHubFake
@@ -59,3 +62,18 @@ def token(github, octocat) -> str:
 def integration(db, github, token) -> Integration:
     """Return a GitHub integration reading octocat's repositories."""
     return make_github_integration(github, token)
+
+
+@pytest.fixture
+def repository(integration, octocat) -> Repository:
+    """The school's synced hello-world repository."""
+    run_sync_now(integration)
+    return Repository.objects.get(integration=integration, name="hello-world")
+
+
+@pytest.fixture
+def learner():
+    """A learner who reports problems."""
+    return get_user_model().objects.create_user(
+        "ada", "ada@school.example.edu", "pw-not-used"
+    )

@@ -14,27 +14,12 @@ from rest_framework.test import APIClient
 
 from integrations import errors
 from integrations.providers.github import issues
-from integrations.sync.runs import run_sync_now
 from portal.api import permissions
 from portal.learning.models import IssueReport, Repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 KEY = "report-0001"
-
-
-@pytest.fixture
-def repository(integration, octocat) -> Repository:
-    """The school's synced hello-world repository."""
-    run_sync_now(integration)
-    return Repository.objects.get(integration=integration, name="hello-world")
-
-
-@pytest.fixture
-def learner():
-    return get_user_model().objects.create_user(
-        "ada", "ada@school.example.edu", "pw-not-used"
-    )
 
 
 def repo_issues(github, octocat) -> list[dict]:
