@@ -90,6 +90,7 @@ class MoodleConfig:
     service: str = ""
     write_back_grade_item: str = ""
     write_back_completion: bool = True
+    sync_submissions: bool = False
 
 
 class ItemError(Exception):
@@ -760,4 +761,13 @@ def _cursor_int(cursor: dict[str, Any] | None, key: str) -> int | None:
 
 def build_streams(config: MoodleConfig) -> list[Stream]:
     """Return the provider's streams in dependency order."""
-    return [CourseStream(config), EnrollmentStream(config), ProgressStream(config)]
+    streams = [CourseStream(config), EnrollmentStream(config), ProgressStream(config)]
+    if config.sync_submissions:
+        # Imported here: the module builds on this one.
+        from integrations.providers.moodle.submissions import (
+            AssignmentStream,
+            SubmissionStream,
+        )
+
+        streams += [AssignmentStream(config), SubmissionStream(config)]
+    return streams
