@@ -202,3 +202,21 @@ def test_the_schema_documents_the_resource(db, client_for):
     )
     component = schema.json()["components"]["schemas"]["Submission"]
     assert set(component["properties"]) == FIELDS
+
+
+def test_the_admin_lists_submissions_and_refuses_edits(world, submissions, client):
+    admin_user = world.staff
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/learning/submission/", {"state__exact": "graded"})
+    detail = client.post(
+        f"/admin/learning/submission/{submissions['a_own'].pk}/change/",
+        {"state": "submitted"},
+    )
+
+    assert listing.status_code == 200
+    assert listing.context["cl"].result_count == 1
+    assert detail.status_code == 403
+    assert Submission.objects.get(pk=submissions["a_own"].pk).state == "graded"

@@ -10,7 +10,8 @@ from django.db import transaction
 
 from integrations.models import Integration
 from integrations.sync.upsert import store_page
-from portal.events.models import Event
+from portal.events.models import Delivery, Event, RoutingRule
+from portal.events.routing import dispatch_events
 from portal.learning.models import Assignment, Course, Submission
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +145,27 @@ def test_a_submission_of_an_assignment_not_synced_fails_alone(lms):
     assert (result.created, result.failed) == (1, 1)
     assert "assignment 'missing' is not synced" in result.failures[0]["reason"]
     assert len(handed_in()) == 1
+
+
+def test_the_event_is_routed_by_the_course_filter(lms):
+    sink = Integration.objects.create(name="chat", provider="discord")
+    other = Integration.objects.create(name="other-chat", provider="discord")
+    RoutingRule.objects.create(
+        name="essays",
+        sink=sink,
+        event_kinds="assignment.*",
+        course_filter="c1",
+        template="Learner {{ learner_id }} handed in attempt {{ attempt }}",
+    )
+    RoutingRule.objects.create(
+        name="elsewhere", sink=other, event_kinds="*", course_filter="c2"
+    )
+    store(lms, [submission("u1", "submitted", submitted_at=HANDED_IN, attempt=1)])
+
+    dispatch_events()
+
+    [delivery] = Delivery.objects.all()
+    learner = Submission.objects.get().learner_id
+    assert delivery.sink_id == sink.pk
+    assert delivery.message == f"Learner {learner} handed in attempt 1"
+    assert delivery.ordering_key == f"learner:{learner}"
