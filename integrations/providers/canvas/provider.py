@@ -233,7 +233,7 @@ class CanvasProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[CanvasStream]:
-        """Return courses, assignments, enrollments and progress, in that order."""
+        """Return courses, assignments, enrollments, progress (and submissions)."""
         return build_streams(self.config(integration))
 
     def access_token(self, integration: Integration) -> str:

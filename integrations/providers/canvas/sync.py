@@ -2,7 +2,8 @@
 
 Four streams, synced in this order: ``courses`` (of an account, or of the
 token's user), then per course ``assignments``, ``enrollments`` and
-``progress``. A per-course stream walks the integration's synced courses in
+``progress``; with ``sync_submissions`` a fifth, per course
+``submissions``. A per-course stream walks the integration's synced courses in
 id order (those not deleted, here or in Canvas) and pages through each
 course's listing by following Canvas's ``Link`` header; its cursor holds the
 course and the next-page URL inside it, so a killed sync resumes in the

@@ -185,7 +185,7 @@ class MoodleProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[Stream]:
-        """Return courses, enrollments and progress, in that order."""
+        """Return courses, enrollments, progress (and assignments, submissions)."""
         return build_streams(self.config(integration))
 
     def auth_for(self, integration: Integration) -> None:

@@ -12,6 +12,9 @@
   ``core_completion_get_activities_completion_status`` and
   ``core_completion_get_course_completion_status``.
 
+With ``sync_submissions``, ``assignments`` and ``submissions`` follow
+(integrations/providers/moodle/submissions.py).
+
 The cursor of a per-course stream is ``{"after": <Course pk>}`` between
 courses and ``{"course": <Course pk>, "offset": n, "last_user": id}`` inside
 one. Each window after the first re-reads the last user of the previous one:

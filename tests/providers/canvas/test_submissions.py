@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import requests
 
 from integrations.models import SyncRun, SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.events.models import Event
 from portal.learning.models import LearnerIdentity, Submission
 from tests.fakes.faulty import server_error
-from tests.providers.canvas.helpers import make_canvas_integration
+from tests.providers.canvas.helpers import TOKEN, make_canvas_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -236,3 +237,34 @@ def test_a_batch_rolled_back_by_a_cancelled_run_leaves_no_event(
     stored = set(Submission.objects.values_list("pk", flat=True))
     assert len(stored) == 2  # the first page; the second was rolled back
     assert {e.payload["submission_id"] for e in handed_in()} == stored
+
+
+# --- the fake's listing, checked with plain HTTP ------------------------------
+
+
+def test_the_fake_lists_as_canvas_documents(canvas):
+    url = f"{canvas.url}/api/v1/courses/101/students/submissions"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    canvas.submit(2001, 502)
+
+    own = requests.get(url, headers=auth, timeout=5)
+    submitted = requests.get(
+        url,
+        params={"student_ids[]": "all", "workflow_state": "submitted"},
+        headers=auth,
+        timeout=5,
+    )
+    unknown = requests.get(
+        url,
+        params={"student_ids[]": "all", "assignment_ids[]": "2003"},
+        headers=auth,
+        timeout=5,
+    )
+
+    assert own.json() == []  # without student_ids: the caller's, an admin's none
+    assert [(s["assignment_id"], s["user_id"]) for s in submitted.json()] == [
+        (2001, 502)
+    ]
+    assert 'rel="current"' in submitted.headers["Link"]
+    assert unknown.status_code == 403  # 2003 is unpublished
+    assert unknown.json() == {"error": "invalid assignment ids requested"}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import requests
 
 from integrations.models import SyncRun, SyncStatus
 from integrations.sync.runs import run_sync_now
@@ -231,3 +232,33 @@ def test_a_failed_call_fails_the_run_and_the_next_run_resumes_emitting_once(
     assert len(rows()) == 4
     events = handed_in()
     assert len(events) == len({e.payload["submission_id"] for e in events}) == 4
+
+
+# --- the fake's mod_assign functions, checked with plain HTTP ------------------
+
+
+def ws(fake: MoodleFake, function: str, **form) -> dict:
+    response = requests.post(
+        f"{fake.url}/webservice/rest/server.php",
+        params={"wsfunction": function, "moodlewsrestformat": "json"},
+        data={"wstoken": TOKEN, **form},
+        timeout=5,
+    )
+    assert response.status_code == 200  # errors too, as Moodle answers them
+    return response.json()
+
+
+def test_the_fake_answers_refusals_as_warnings_and_bad_calls_as_exceptions(moodle):
+    moodle.submit_assignment(LAB, 501, BEFORE)
+    moodle.reopen_assignment(LAB, 501, AFTER)
+
+    not_enrolled = ws(moodle, "mod_assign_get_assignments", **{"courseids[0]": "21"})
+    missing_ids = ws(moodle, "mod_assign_get_submissions")
+    latest = ws(moodle, "mod_assign_get_submissions", **{"assignmentids[0]": LAB})
+
+    assert not_enrolled["courses"] == []
+    assert not_enrolled["warnings"][0]["warningcode"] == "2"
+    assert missing_ids["errorcode"] == "invalidparameter"
+    assert missing_ids["exception"] == "invalid_parameter_exception"
+    [only] = latest["assignments"][0]["submissions"]
+    assert (only["attemptnumber"], only["status"]) == (1, "reopened")
