@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from integrations.models import Integration
 from integrations.sync.upsert import store_page
@@ -169,3 +170,26 @@ def test_the_event_is_routed_by_the_course_filter(lms):
     assert delivery.sink_id == sink.pk
     assert delivery.message == f"Learner {learner} handed in attempt 1"
     assert delivery.ordering_key == f"learner:{learner}"
+
+
+@pytest.mark.parametrize("size", [20, 80])
+def test_a_page_handed_in_costs_the_same_queries_whatever_its_size(lms, size):
+    learners = [f"u{number}" for number in range(size)]
+    store(lms, [submission(learner) for learner in learners])
+    handed = [
+        submission(learner, "submitted", submitted_at=HANDED_IN, attempt=1)
+        for learner in learners
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        store(lms, handed, 2)
+
+    assert len(handed_in()) == size
+    sql = [query["sql"] for query in queries.captured_queries]
+    # Django splits a bulk UPDATE into batches on SQLite; everything else
+    # is once a page: savepoint and release, rows, parents and learners
+    # loaded, the previous submission times, the courses, one INSERT of
+    # every event.
+    batches = sum(text.startswith('UPDATE "learning_submission"') for text in sql)
+    assert len(sql) - batches == 8
+    assert sum(text.startswith('INSERT INTO "events_event"') for text in sql) == 1
