@@ -74,6 +74,29 @@ class ProgressRecord(TypedDict):
     remote_updated_at: NotRequired[datetime | None]
 
 
+class SubmissionRecord(TypedDict):
+    """A learner's submission of an assignment (its latest attempt), normalized.
+
+    ``state`` is one of unsubmitted, submitted, graded, returned;
+    ``submitted_at`` is None while nothing was handed in.
+    """
+
+    type: Literal["submission"]
+    external_id: str
+    assignment_external_id: str
+    learner: LearnerRef
+    state: str
+    submitted_at: NotRequired[datetime | None]
+    attempt: NotRequired[int | None]
+    score: NotRequired[Decimal | None]
+    grade: NotRequired[str]
+    late: NotRequired[bool]
+    missing: NotRequired[bool]
+    url: NotRequired[str]
+    remote_created_at: NotRequired[datetime | None]
+    remote_updated_at: NotRequired[datetime | None]
+
+
 class RepositoryRecord(TypedDict):
     """A code repository (GitHub, GitLab), normalized.
 
@@ -166,6 +189,7 @@ Record = (
     | AssignmentRecord
     | EnrollmentRecord
     | ProgressRecord
+    | SubmissionRecord
     | RepositoryRecord
     | RepositoryFileRecord
     | PlaylistRecord
@@ -178,6 +202,7 @@ RECORD_TYPES = (
     "assignment",
     "enrollment",
     "progress",
+    "submission",
     "repository",
     "repository_file",
     "playlist",

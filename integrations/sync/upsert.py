@@ -25,6 +25,8 @@ from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
 from portal.events.domain import (
+    assignment_submitted_event,
+    assignments_submitted,
     course_completed_event,
     courses_completed,
     is_complete,
@@ -39,6 +41,7 @@ from portal.learning.models import (
     Progress,
     Repository,
     RepositoryFile,
+    Submission,
     Video,
 )
 
@@ -48,6 +51,16 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "assignment": ("title", "due_at", "points_possible"),
     "enrollment": ("role", "state"),
     "progress": ("percent", "grade", "completed_at"),
+    "submission": (
+        "state",
+        "submitted_at",
+        "attempt",
+        "score",
+        "grade",
+        "late",
+        "missing",
+        "url",
+    ),
     "repository": (
         "full_name",
         "name",
@@ -98,6 +111,7 @@ RECORD_MODELS: dict[str, type[models.Model]] = {
     "assignment": Assignment,
     "enrollment": Enrollment,
     "progress": Progress,
+    "submission": Submission,
     "repository": Repository,
     "repository_file": RepositoryFile,
     "playlist": Playlist,
@@ -124,6 +138,9 @@ PARENTS: dict[str, Parent] = {
     "assignment": _COURSE,
     "enrollment": _COURSE,
     "progress": _COURSE,
+    "submission": Parent(
+        "assignment", Assignment, "assignment_external_id", "assignment_id"
+    ),
     "playlist_item": Parent(
         "playlist", Playlist, "playlist_external_id", "playlist_id"
     ),
@@ -131,6 +148,8 @@ PARENTS: dict[str, Parent] = {
         "repository", Repository, "repository_external_id", "repository_id"
     ),
 }
+#: Record types whose rows belong to a learner (``record["learner"]``).
+LEARNER_RECORD_TYPES = ("enrollment", "progress", "submission")
 #: Text fields a record may give as None, stored as "".
 _BLANK_WHEN_NONE = (
     "code",
@@ -245,6 +264,9 @@ def _model_values(record: Record, record_type: str) -> dict[str, Any]:
             values[name] = _safe_url(values[name])
     if "state" in values and not values["state"]:
         values.pop("state")
+    for name in ("late", "missing"):
+        if name in values and values[name] is None:
+            values[name] = False
     for name in (
         "role",
         "visibility",
@@ -370,12 +392,19 @@ def store_page(
         if record_type == "progress"
         else []
     )
+    handed_in = (
+        _submission_events(integration, to_create, to_update)
+        if record_type == "submission"
+        else []
+    )
     if to_create:
         model.objects.bulk_create(to_create)
     if to_update:
         model.objects.bulk_update(to_update, sorted(update_fields))
     if completions:
         courses_completed([event() for event in completions])
+    if handed_in:
+        assignments_submitted([event() for event in handed_in])
     if unchanged_pks:
         model.objects.filter(pk__in=unchanged_pks).update(seen_in_pass=pass_number)
     result.created = len(to_create)
@@ -412,6 +441,54 @@ def _completion_events(
     ]
 
 
+def _submission_events(
+    integration: Integration, created: list[Submission], updated: list[Submission]
+) -> list[Callable[[], Event]]:
+    """Return makers of ``assignment.submitted`` for rows newly handed in.
+
+    A row is newly handed in when it has a ``submitted_at`` and had none
+    before (or is new), or when its attempt number went up: a resubmission
+    of the same attempt, a grade or an unchanged resync emits nothing. The
+    previous values are read before the page is written, in its transaction.
+    """
+    before = {
+        pk: (submitted_at, attempt)
+        for pk, submitted_at, attempt in Submission.objects.filter(
+            pk__in=[row.pk for row in updated]
+        )
+        .order_by()
+        .values_list("pk", "submitted_at", "attempt")
+    }
+    handed_in = []
+    for row in [*created, *updated]:
+        if row.submitted_at is None:
+            continue
+        was_at, was_attempt = before.get(row.pk, (None, None))
+        newer_attempt = (
+            row.attempt is not None
+            and was_attempt is not None
+            and row.attempt > was_attempt
+        )
+        if was_at is None or newer_attempt:
+            handed_in.append(row)
+    if not handed_in:
+        return []
+    courses = dict(
+        Assignment.objects.filter(pk__in={row.assignment_id for row in handed_in})
+        .order_by()
+        .values_list("pk", "course_id")
+    )
+    return [
+        functools.partial(
+            assignment_submitted_event,
+            row,
+            courses[row.assignment_id],
+            integration.name,
+        )
+        for row in handed_in
+    ]
+
+
 def _load_parents(
     integration: Integration, record_type: str, records: list[Record]
 ) -> dict[str, int]:
@@ -428,7 +505,7 @@ def _load_parents(
 def _load_learners(
     integration: Integration, record_type: str, records: list[Record]
 ) -> dict[str, int]:
-    if record_type not in ("enrollment", "progress"):
+    if record_type not in LEARNER_RECORD_TYPES:
         return {}
     refs = [record["learner"] for record in records if record.get("learner")]
     return resolve_learners(integration, refs)
@@ -447,7 +524,7 @@ def _relations(
             f"(sync {parent.noun}s first)"
         )
     relations: dict[str, Any] = {parent.column: parents[parent_external_id]}
-    if record_type in ("enrollment", "progress"):
+    if record_type in LEARNER_RECORD_TYPES:
         learner = record.get("learner") or {}
         remote_user_id = str(learner.get("remote_user_id", ""))
         if remote_user_id not in learners:

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from portal.api import issue_reports, views
 from portal.api.exceptions import not_found_view
+from portal.api.submissions import SubmissionViewSet
 from portal.assessment import api as assessment_api
 
 router = SimpleRouter()
@@ -13,6 +14,7 @@ router.register("courses", views.CourseViewSet, basename="course")
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("enrollments", views.EnrollmentViewSet, basename="enrollment")
 router.register("progress", views.ProgressViewSet, basename="progress")
+router.register("submissions", SubmissionViewSet, basename="submission")
 router.register("repositories", views.RepositoryViewSet, basename="repository")
 router.register(
     "repository-files", views.RepositoryFileViewSet, basename="repository-file"

@@ -16,7 +16,7 @@ from portal.events.outbox import emit
 
 if TYPE_CHECKING:
     from integrations.models import Integration, SyncRun
-    from portal.learning.models import Progress
+    from portal.learning.models import Progress, Submission
 
 _MAX_REASON = 500
 _COMPLETE = Decimal(100)
@@ -77,6 +77,38 @@ def course_completed(progress: Progress, integration_name: str, source: str) -> 
 
 def courses_completed(events: list[Event]) -> None:
     """Write several ``course.completed`` events in one query (a synced page)."""
+    if events:
+        Event.objects.bulk_create(events)
+
+
+def assignment_submitted_event(
+    submission: Submission, course_id: int, integration_name: str
+) -> Event:
+    """Return the unsaved ``assignment.submitted`` event of a submission row.
+
+    ``course_id`` is the assignment's course, so routing rules' course filter
+    applies. Write it in the transaction that stored the submission.
+    """
+    submitted_at = submission.submitted_at
+    return Event(
+        kind="assignment.submitted",
+        subject=f"submission:{submission.pk}",
+        payload={
+            "submission_id": submission.pk,
+            "assignment_id": submission.assignment_id,
+            "course_id": course_id,
+            "learner_id": submission.learner_id,
+            "integration": integration_name,
+            "submitted_at": submitted_at.isoformat() if submitted_at else None,
+            "attempt": submission.attempt,
+            "late": submission.late,
+            "source": "sync",
+        },
+    )
+
+
+def assignments_submitted(events: list[Event]) -> None:
+    """Write several ``assignment.submitted`` events in one query (a synced page)."""
     if events:
         Event.objects.bulk_create(events)
 

@@ -1,7 +1,7 @@
 """The admin of the learning records: read-mostly, since syncs own them.
 
-Courses, assignments, enrollments, progress, repositories, playlists and
-videos are rewritten by the next sync of their integration, so the admin
+Courses, assignments, enrollments, progress, submissions, repositories,
+playlists and videos are rewritten by the next sync of their integration, so the admin
 shows them without letting anyone edit them. Learner identities decide
 whose records are whose; an admin may fix a wrong match.
 """
@@ -27,6 +27,7 @@ from portal.learning.models import (
     Progress,
     Repository,
     RepositoryFile,
+    Submission,
     Video,
 )
 
@@ -138,6 +139,38 @@ class ProgressAdmin(SyncedRecordAdmin):
     list_select_related = ("learner", "course", "integration")
     search_fields = ("learner__username", "learner__email", "course__title")
     fields = ("learner", "course", "percent", "grade", "completed_at", *SYNCED_FIELDS)
+
+
+@admin.register(Submission)
+class SubmissionAdmin(SyncedRecordAdmin):
+    """Each learner's latest attempt at each assignment, with its grade."""
+
+    list_display = (
+        "learner",
+        "assignment",
+        "state",
+        "submitted_at",
+        "attempt",
+        "score",
+        "late",
+        "integration",
+    )
+    list_filter = ("state", "late", "integration", DeletedListFilter)
+    list_select_related = ("learner", "assignment", "integration")
+    search_fields = ("learner__username", "learner__email", "assignment__title")
+    fields = (
+        "learner",
+        "assignment",
+        "state",
+        "submitted_at",
+        "attempt",
+        "score",
+        "grade",
+        "late",
+        "missing",
+        "url",
+        *SYNCED_FIELDS,
+    )
 
 
 @admin.register(Repository)

@@ -100,6 +100,55 @@ class Assignment(SyncedRecord):
         return self.title
 
 
+class SubmissionState(models.TextChoices):
+    """Where a learner's work on an assignment stands, mapped from each LMS's own."""
+
+    UNSUBMITTED = "unsubmitted", "Unsubmitted"
+    SUBMITTED = "submitted", "Submitted"
+    GRADED = "graded", "Graded"
+    RETURNED = "returned", "Returned for another attempt"
+
+
+class Submission(SyncedRecord):
+    """A learner's submission of an assignment: its state, time, attempt and grade.
+
+    One row per learner and assignment, holding the latest attempt (Canvas's
+    submission, Moodle's latest ``assign_submission``); ``submitted_at`` is
+    empty while nothing was handed in.
+    """
+
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="submissions"
+    )
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    state = models.CharField(
+        max_length=20,
+        choices=SubmissionState.choices,
+        default=SubmissionState.UNSUBMITTED,
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    score = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    grade = models.CharField(max_length=50, blank=True)
+    late = models.BooleanField(default=False)
+    missing = models.BooleanField(default=False)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                name="unique_submission_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner} on {self.assignment} ({self.state})"
+
+
 class LearnerIdentity(models.Model):
     """Link a portal user to their user id in one integration.
 

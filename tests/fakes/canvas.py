@@ -27,7 +27,10 @@ Built on :class:`tests.fakes.server.FakeServer`. What it reproduces (see
   ``/api/v1/courses/:id/users/:user_id/progress`` and
   ``PUT /api/v1/courses/:id/assignments/:id/submissions/:user_id`` with
   ``submission[posted_grade]`` (form or JSON), answering the Submission JSON
-  or ``400 {"error": ...}``.
+  or ``400 {"error": ...}``, and ``GET /api/v1/courses/:id/students/
+  submissions`` (``student_ids[]``, ``assignment_ids[]``,
+  ``workflow_state``, ``include[]=user``) listing one submission per student
+  and published assignment, unsubmitted placeholders included.
 
 Tests change the data between syncs (``add_*``, ``update_*``, ``delete_*``),
 script faults (:meth:`CanvasFake.inject`), and count requests (FakeServer's
@@ -431,6 +434,79 @@ class CanvasFake(FakeServer):
                 "completed_at": completed_at,
             }
 
+    def submit(
+        self,
+        assignment_id: int,
+        user_id: int,
+        submitted_at: str = "2025-09-14T18:00:00Z",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Hand in a learner's work: the next attempt, workflow_state submitted."""
+        with self._data_lock:
+            submission = self._submission(assignment_id, user_id)
+            submission.update(
+                {
+                    "workflow_state": "submitted",
+                    "submitted_at": submitted_at,
+                    "attempt": (submission["attempt"] or 0) + 1,
+                    "submission_type": "online_upload",
+                    "grade_matches_current_submission": submission["grade"] is None,
+                    "missing": False,
+                }
+            )
+            submission.update(fields)
+            return copy.deepcopy(submission)
+
+    def update_submission(
+        self, assignment_id: int, user_id: int, **changes: Any
+    ) -> None:
+        """Change fields of a learner's submission (grade, score, workflow_state)."""
+        with self._data_lock:
+            self._submission(assignment_id, user_id).update(changes)
+
+    def _submission(self, assignment_id: int, user_id: int) -> dict[str, Any]:
+        """Return the stored submission, creating Canvas's unsubmitted placeholder.
+
+        Canvas keeps one submission per student and assignment from the start
+        (workflow_state unsubmitted); its id stays the same over attempts.
+        """
+        key = (assignment_id, user_id)
+        if key not in self.submissions:
+            assignment = self.assignments.by_id[assignment_id]
+            course_id = assignment["course_id"]
+            self.submissions[key] = {
+                "id": self._new_id(),
+                "assignment_id": assignment_id,
+                "user_id": user_id,
+                "grader_id": None,
+                "attempt": None,
+                "body": None,
+                "grade": None,
+                "score": None,
+                "entered_grade": None,
+                "entered_score": None,
+                "grade_matches_current_submission": True,
+                "graded_at": None,
+                "posted_at": None,
+                "submission_type": None,
+                "submitted_at": None,
+                "url": None,
+                "workflow_state": "unsubmitted",
+                "excused": False,
+                "late": False,
+                "missing": False,
+                "late_policy_status": None,
+                "points_deducted": None,
+                "seconds_late": 0,
+                "extra_attempts": None,
+                "redo_request": False,
+                "html_url": f"{self.url}/courses/{course_id}/assignments/"
+                f"{assignment_id}/submissions/{user_id}",
+                "preview_url": f"{self.url}/courses/{course_id}/assignments/"
+                f"{assignment_id}/submissions/{user_id}?preview=1",
+            }
+        return self.submissions[key]
+
     def course_ids(self) -> list[int]:
         """Return the ids of every course, in id order."""
         with self._data_lock:
@@ -659,6 +735,8 @@ class CanvasFake(FakeServer):
             return self._create_assignment(request, course)
         if parts == ["enrollments"] and method == "GET":
             return self._list_enrollments(request, course)
+        if parts == ["students", "submissions"] and method == "GET":
+            return self._list_student_submissions(request, course)
         if parts == ["bulk_user_progress"] and method == "GET":
             return self._bulk_user_progress(request, course)
         if len(parts) == 3 and parts[0] == "users" and parts[2] == "progress":
@@ -770,6 +848,67 @@ class CanvasFake(FakeServer):
             if not with_email:
                 user.pop("email", None)
             item["user"] = user
+            return item
+
+        return self._page(request, items, shown)
+
+    def _list_student_submissions(
+        self, request: RecordedRequest, course: dict[str, Any]
+    ) -> Reply:
+        """List submissions for multiple assignments (``students/submissions``).
+
+        As SubmissionsApiController#for_students: ``student_ids[]=all`` is
+        every student of the course (enrollments not deleted), any other
+        list only those ids (without it: the caller, who has none here); only
+        published assignments, ``assignment_ids[]`` narrowing them (an id
+        that is not one answers 403 ``invalid assignment ids requested``);
+        ``workflow_state`` filters; ordered by submission id, paged with
+        bookmarks. ``include[]=user`` adds the user without an email
+        (assumed: Canvas shows a user's email only with the right to read
+        it).
+        """
+        students = request.query.get("student_ids[]", [])
+        enrolled = sorted(
+            {
+                enrollment["user_id"]
+                for enrollment in self.enrollments.of_course(course["id"])
+                if enrollment["type"] == "StudentEnrollment"
+                and enrollment["enrollment_state"] != "deleted"
+            }
+        )
+        if "all" not in students:
+            wanted = {_int(value) for value in students}
+            enrolled = [user_id for user_id in enrolled if user_id in wanted]
+        assignments = [
+            assignment
+            for assignment in self.assignments.of_course(course["id"])
+            if assignment.get("published")
+        ]
+        asked = request.query.get("assignment_ids[]", [])
+        if asked:
+            known = {assignment["id"] for assignment in assignments}
+            if not {_int(value) for value in asked} <= known:
+                return Reply.json({"error": "invalid assignment ids requested"}, 403)
+            assignments = [a for a in assignments if str(a["id"]) in asked]
+        state = request.arg("workflow_state")
+        items = sorted(
+            (
+                self._submission(assignment["id"], user_id)
+                for assignment in assignments
+                for user_id in enrolled
+            ),
+            key=lambda item: item["id"],
+        )
+        if state:
+            items = [item for item in items if item["workflow_state"] == state]
+        with_user = "user" in request.query.get("include[]", [])
+
+        def shown(submission: dict[str, Any]) -> dict[str, Any]:
+            item = copy.deepcopy(submission)
+            if with_user:
+                user = copy.deepcopy(self.users[submission["user_id"]])
+                user.pop("email", None)
+                item["user"] = user
             return item
 
         return self._page(request, items, shown)
@@ -911,12 +1050,13 @@ class CanvasFake(FakeServer):
         if posted is None:
             raise _BadRequest("submission[posted_grade] is required")
         score, grade = _grade_value(assignment, posted)
+        known = self.submissions.get((assignment_id, user_id), {})
         submission = {
-            "id": self._new_id(),
+            "id": known.get("id") or self._new_id(),
             "assignment_id": assignment_id,
             "user_id": user_id,
             "grader_id": self.self_user["id"],
-            "attempt": None,
+            "attempt": known.get("attempt"),
             "body": None,
             "grade": grade,
             "score": score,
@@ -925,8 +1065,8 @@ class CanvasFake(FakeServer):
             "grade_matches_current_submission": True,
             "graded_at": "2025-12-01T12:00:00Z",
             "posted_at": "2025-12-01T12:00:00Z",
-            "submission_type": None,
-            "submitted_at": None,
+            "submission_type": known.get("submission_type"),
+            "submitted_at": known.get("submitted_at"),
             "workflow_state": "graded",
             "excused": False,
             "late": False,
@@ -938,6 +1078,8 @@ class CanvasFake(FakeServer):
             f"{assignment_id}/submissions/{user_id}?preview=1",
             "submission_comments": [],
         }
+        # Fields the grade leaves alone (html_url, url...) stay as they were.
+        submission = {**known, **submission}
         self.submissions[(assignment_id, user_id)] = submission
         return Reply.json({**submission, "all_submissions": [submission]})
 

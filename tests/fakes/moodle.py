@@ -21,7 +21,11 @@ What it reproduces (sources in docs/providers/moodle.md and
   test chooses another, since Moodle versions differ);
 - the functions the portal calls, over a small consistent model (courses,
   users, enrolments with roles, activities with completion and grades,
-  course completion criteria), so write-back changes what a later sync reads.
+  course completion criteria), so write-back changes what a later sync reads;
+- mod_assign's assignments (the ``assign`` activities), each user's latest
+  submission attempt (``mod_assign_get_submissions`` returns only that one)
+  and the grade of that attempt (``mod_assign_get_grades``), with refusals
+  as ``warnings`` (code 1) in an HTTP 200 answer.
 
 Tests change the data between syncs (``add_course``, ``enrol``,
 ``unenrol``, ``set_state``...), count calls per function (``calls``),
@@ -76,6 +80,14 @@ FUNCTIONS = (
     "core_grades_update_grades",
     "core_completion_override_activity_completion_status",
 )
+#: mod_assign's functions (mod/assign/externallib.php), for assignments and
+#: learners' submissions and grades.
+ASSIGN_FUNCTIONS = (
+    "mod_assign_get_assignments",
+    "mod_assign_get_submissions",
+    "mod_assign_get_grades",
+)
+FUNCTIONS = FUNCTIONS + ASSIGN_FUNCTIONS
 #: User fields Moodle returns when ``userfields`` is not given.
 DEFAULT_USER_FIELDS = (
     "id",
@@ -217,6 +229,16 @@ class MoodleFake(FakeServer):
         self.grades: dict[tuple[int, int, int], float] = {}
         #: course -> {"aggregation": 1 or 2, "cmids": [...]}
         self.criteria: dict[int, dict[str, Any]] = {}
+        #: assign instance -> {"duedate", "timemodified", "hidden"}: settings of
+        #: the activities whose modname is "assign" (the rest are defaults).
+        self.assign_settings: dict[int, dict[str, Any]] = {}
+        #: (assign instance, user) -> attempts, oldest first: assign_submission
+        #: rows {"id", "userid", "attemptnumber", "timecreated", "timemodified",
+        #: "status", "groupid"}.
+        self.assign_submissions: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        #: (assign instance, user, attemptnumber) -> assign_grades row.
+        self.assign_grades: dict[tuple[int, int, int], dict[str, Any]] = {}
+        self._assign_ids = 70000
         #: Every web service call: (function, parameters).
         self.call_log: list[tuple[str, dict[str, Any]]] = []
         self._faults: list[_Fault] = []
@@ -406,6 +428,78 @@ class MoodleFake(FakeServer):
                 self.grades.pop((course_id, user_id, cmid), None)
             else:
                 self.grades[(course_id, user_id, cmid)] = float(grade)
+
+    def set_assignment(self, instance: int, **settings: Any) -> None:
+        """Set an assignment's ``duedate``, ``timemodified`` or ``hidden``.
+
+        ``hidden=True`` withdraws mod/assign:grade from the token's user in
+        that module: mod_assign_get_submissions and _grades answer a warning
+        (code 1) for it instead of its rows.
+        """
+        with self._data:
+            self.assign_settings.setdefault(instance, {}).update(settings)
+
+    def submit_assignment(
+        self,
+        instance: int,
+        user_id: int,
+        when: int,
+        *,
+        status: str = "submitted",
+        groupid: int = 0,
+    ) -> dict[str, Any]:
+        """Save a learner's latest attempt with ``status`` (draft, submitted...)."""
+        with self._data:
+            attempts = self.assign_submissions.setdefault((instance, user_id), [])
+            if not attempts:
+                attempts.append(self._new_attempt(instance, user_id, 0, when, groupid))
+            # A reopened attempt is the one the learner works on next.
+            attempt = attempts[-1]
+            attempt.update({"status": status, "timemodified": when})
+            return copy.deepcopy(attempt)
+
+    def reopen_assignment(self, instance: int, user_id: int, when: int) -> None:
+        """Open a new attempt after the last one, as "Allow another attempt" does."""
+        with self._data:
+            attempts = self.assign_submissions[(instance, user_id)]
+            number = attempts[-1]["attemptnumber"] + 1
+            attempts.append(
+                {
+                    **self._new_attempt(instance, user_id, number, when, 0),
+                    "status": "reopened",
+                }
+            )
+
+    def grade_assignment(
+        self, instance: int, user_id: int, grade: float, when: int = 1736500000
+    ) -> None:
+        """Grade a learner's latest attempt (assign_grades)."""
+        with self._data:
+            number = self.assign_submissions[(instance, user_id)][-1]["attemptnumber"]
+            self._assign_ids += 1
+            self.assign_grades[(instance, user_id, number)] = {
+                "id": self._assign_ids,
+                "userid": user_id,
+                "attemptnumber": number,
+                "timecreated": when,
+                "timemodified": when,
+                "grader": self.admin_id,
+                "grade": f"{grade:.5f}",
+            }
+
+    def _new_attempt(
+        self, instance: int, user_id: int, number: int, when: int, groupid: int
+    ) -> dict[str, Any]:
+        self._assign_ids += 1
+        return {
+            "id": self._assign_ids,
+            "userid": user_id,
+            "attemptnumber": number,
+            "timecreated": when,
+            "timemodified": when,
+            "status": "new",
+            "groupid": groupid,
+        }
 
     def add_service(
         self,
@@ -1006,6 +1100,200 @@ class MoodleFake(FakeServer):
             "overrideby": state.get("overrideby"),
             "tracking": activity["tracking"],
         }
+
+    # mod_assign (mod/assign/externallib.php): what the token may not see is
+    # a warning in the answer, never an exception.
+
+    def _assignments_of(self, course_id: int) -> list[dict[str, Any]]:
+        return [
+            activity
+            for activity in self.activities.get(course_id, [])
+            if activity["modname"] == "assign"
+        ]
+
+    def _fn_mod_assign_get_assignments(self, args: dict[str, Any]) -> dict[str, Any]:
+        course_ids = [_int(value, "courseids") for value in args.get("courseids") or []]
+        include_all = str(args.get("includenotenrolledcourses", "0")) in ("1", "true")
+        if not course_ids:
+            # Without ids: the courses the token's user is enrolled in.
+            course_ids = [
+                cid
+                for cid, enrolled in sorted(self.enrolments.items())
+                if self.admin_id in enrolled
+            ]
+            include_all = True
+        courses, warnings = [], []
+        for course_id in course_ids:
+            enrolled = self.admin_id in self.enrolments.get(course_id, {})
+            if not include_all and not enrolled:
+                warnings.append(
+                    {
+                        "item": "course",
+                        "itemid": course_id,
+                        "warningcode": "2",
+                        "message": "User is not enrolled or does not have requested "
+                        "capability",
+                    }
+                )
+                continue
+            if course_id not in self.courses or course_id == SITE_ID:
+                warnings.append(
+                    {
+                        "item": "course",
+                        "itemid": course_id,
+                        "warningcode": "1",
+                        "message": "No access rights in course context",
+                    }
+                )
+                continue
+            course = self.courses[course_id]
+            courses.append(
+                {
+                    "id": course_id,
+                    "fullname": course["fullname"],
+                    "shortname": course["shortname"],
+                    "timemodified": course["timemodified"],
+                    "assignments": [
+                        self._assignment_json(course_id, activity)
+                        for activity in self._assignments_of(course_id)
+                    ],
+                }
+            )
+        return {"courses": courses, "warnings": warnings}
+
+    def _assignment_json(
+        self, course_id: int, activity: dict[str, Any]
+    ) -> dict[str, Any]:
+        settings = self.assign_settings.get(activity["instance"], {})
+        return {
+            "id": activity["instance"],
+            "cmid": activity["cmid"],
+            "course": course_id,
+            "name": activity["name"],
+            "nosubmissions": 0,
+            "submissiondrafts": 1,
+            "sendnotifications": 0,
+            "sendlatenotifications": 0,
+            "sendstudentnotifications": 1,
+            "duedate": settings.get("duedate", 0),
+            "allowsubmissionsfromdate": 0,
+            "grade": int(activity["grademax"]),
+            "timemodified": settings.get("timemodified", 1736000000),
+            "completionsubmit": 0,
+            "cutoffdate": 0,
+            "teamsubmission": 0,
+            "requireallteammemberssubmit": 0,
+            "teamsubmissiongroupingid": 0,
+            "blindmarking": 0,
+            "revealidentities": 0,
+            "attemptreopenmethod": "manual",
+            "maxattempts": -1,
+            "markingworkflow": 0,
+            "markingallocation": 0,
+            "requiresubmissionstatement": 0,
+            "preventsubmissionnotingroup": 0,
+            "configs": [],
+        }
+
+    def _assign_instances(
+        self, args: dict[str, Any]
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """Return the requested assignments the token may grade, and warnings."""
+        raw = args.get("assignmentids")
+        if not isinstance(raw, list) or not raw:
+            raise invalid_parameter("assignmentids: 1 or more assignment ids")
+        requested = [_int(value, "assignmentids") for value in raw]
+        known = {
+            activity["instance"]
+            for course_id in self.activities
+            for activity in self._assignments_of(course_id)
+        }
+        allowed, warnings = [], []
+        for instance in requested:
+            if instance not in known:
+                continue  # not an assign module: silently left out
+            if self.assign_settings.get(instance, {}).get("hidden"):
+                warnings.append(
+                    {
+                        "item": "assignment",
+                        "itemid": instance,
+                        "warningcode": "1",
+                        "message": "No access rights in module context",
+                    }
+                )
+                continue
+            allowed.append(instance)
+        return allowed, warnings
+
+    def _grading_status(self, instance: int, user_id: int, number: int) -> str:
+        grade = self.assign_grades.get((instance, user_id, number))
+        graded = grade is not None and float(grade["grade"]) >= 0
+        return "graded" if graded else "notgraded"
+
+    def _fn_mod_assign_get_submissions(self, args: dict[str, Any]) -> dict[str, Any]:
+        allowed, warnings = self._assign_instances(args)
+        status = str(args.get("status") or "")
+        since = _int(args.get("since", 0), "since")
+        assignments = []
+        for instance in allowed:
+            rows = []
+            for (assigned, user_id), attempts in sorted(
+                self.assign_submissions.items()
+            ):
+                latest = attempts[-1]
+                if assigned != instance or latest["timemodified"] < since:
+                    continue
+                if status and latest["status"] != status:
+                    continue
+                rows.append(
+                    {
+                        **copy.deepcopy(latest),
+                        "plugins": [],
+                        "gradingstatus": self._grading_status(
+                            instance, user_id, latest["attemptnumber"]
+                        ),
+                    }
+                )
+            if not rows:
+                warnings.append(
+                    {
+                        "item": "module",
+                        "itemid": instance,
+                        "warningcode": "3",
+                        "message": "No submissions found",
+                    }
+                )
+            assignments.append({"assignmentid": instance, "submissions": rows})
+        return {"assignments": assignments, "warnings": warnings}
+
+    def _fn_mod_assign_get_grades(self, args: dict[str, Any]) -> dict[str, Any]:
+        allowed, warnings = self._assign_instances(args)
+        since = _int(args.get("since", 0), "since")
+        assignments = []
+        for instance in allowed:
+            grades = [
+                copy.deepcopy(grade)
+                for (assigned, user_id, number), grade in sorted(
+                    self.assign_grades.items()
+                )
+                if assigned == instance
+                and grade["timemodified"] >= since
+                # Only the grade of each user's latest attempt (s.latest = 1).
+                and self.assign_submissions[(instance, user_id)][-1]["attemptnumber"]
+                == number
+            ]
+            if grades:
+                assignments.append({"assignmentid": instance, "grades": grades})
+            else:
+                warnings.append(
+                    {
+                        "item": "assignment",
+                        "itemid": instance,
+                        "warningcode": "3",
+                        "message": "No grades found",
+                    }
+                )
+        return {"assignments": assignments, "warnings": warnings}
 
     def _course_and_user(self, args: dict[str, Any]) -> tuple[int, int]:
         course_id = _int(args.get("courseid"), "courseid")

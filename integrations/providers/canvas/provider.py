@@ -131,6 +131,13 @@ SETTINGS_SCHEMA = (
         "small.",
     ),
     SettingField(
+        "sync_submissions",
+        type="bool",
+        default=False,
+        help="Also sync each student's submission of each published assignment "
+        "(the submissions stream), which emits assignment.submitted.",
+    ),
+    SettingField(
         "rate_limit_refill",
         type="float",
         default=DEFAULT_REFILL,
@@ -183,6 +190,7 @@ def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
         rate_limit_quota=float(cleaned["rate_limit_quota"]),
         rate_limit_refill=float(cleaned["rate_limit_refill"]),
         concurrency=cleaned["concurrency"],
+        sync_submissions=cleaned["sync_submissions"],
     )
     return config, []
 
@@ -225,7 +233,7 @@ class CanvasProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[CanvasStream]:
-        """Return courses, assignments, enrollments and progress, in that order."""
+        """Return courses, assignments, enrollments, progress (and submissions)."""
         return build_streams(self.config(integration))
 
     def access_token(self, integration: Integration) -> str:

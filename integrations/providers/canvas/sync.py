@@ -2,7 +2,8 @@
 
 Four streams, synced in this order: ``courses`` (of an account, or of the
 token's user), then per course ``assignments``, ``enrollments`` and
-``progress``. A per-course stream walks the integration's synced courses in
+``progress``; with ``sync_submissions`` a fifth, per course
+``submissions``. A per-course stream walks the integration's synced courses in
 id order (those not deleted, here or in Canvas) and pages through each
 course's listing by following Canvas's ``Link`` header; its cursor holds the
 course and the next-page URL inside it, so a killed sync resumes in the
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         LearnerRef,
         ProgressRecord,
         Record,
+        SubmissionRecord,
     )
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,15 @@ ENROLLMENT_STATE_FILTER = (
 #: Student enrollments that have progress worth syncing.
 PROGRESS_STATE_FILTER = ("active", "invited", "completed", "inactive")
 MODULE_PROGRESS_MODES = ("bulk", "per_user", "off")
+#: Canvas submission ``workflow_state`` to the portal's submission state.
+#: pending_review is handed-in work waiting for a grader (a quiz's essay
+#: questions), so it counts as submitted.
+SUBMISSION_STATES = {
+    "unsubmitted": "unsubmitted",
+    "submitted": "submitted",
+    "pending_review": "submitted",
+    "graded": "graded",
+}
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -109,6 +120,7 @@ class CanvasConfig:
     rate_limit_quota: float = 700.0
     rate_limit_refill: float = 10.0
     concurrency: int = 4
+    sync_submissions: bool = False
 
     def scoped(self, params: dict[str, Any]) -> dict[str, Any]:
         """Add ``user_id=self`` to an enrollment listing when only the own count.
@@ -341,6 +353,42 @@ def progress_record(
         "percent": percent,
         "grade": grade[:50],
         "completed_at": completed_at,
+    }
+
+
+def submission_record(item: dict[str, Any]) -> SubmissionRecord:
+    """Return the portal submission for a Canvas Submission.
+
+    - state: ``workflow_state`` mapped (SUBMISSION_STATES), or ``returned``
+      when the teacher asked for another attempt (``redo_request``);
+    - attempt, submitted_at, late, missing as Canvas gives them; score and
+      grade as posted (Canvas hides them from a student until posted);
+    - url: the submission's page in Canvas (``html_url``, else
+      ``preview_url``).
+    """
+    score = _number(item, "score")
+    if score is not None and abs(score) > MAX_POINTS:
+        raise ItemError(f"score: {score} is too large")
+    attempt = item.get("attempt")
+    if attempt is not None and not _is_count(attempt):
+        raise ItemError(f"attempt: expected a whole number, got {attempt!r}")
+    state = _mapped(item.get("workflow_state"), SUBMISSION_STATES, "workflow_state")
+    if item.get("redo_request") is True:
+        state = "returned"
+    grade = item.get("grade")
+    return {
+        "type": "submission",
+        "external_id": _id(item, "id"),
+        "assignment_external_id": _id(item, "assignment_id"),
+        "learner": learner_ref(item),
+        "state": state,
+        "submitted_at": _datetime(item, "submitted_at"),
+        "attempt": attempt,
+        "score": score,
+        "grade": (str(grade) if grade is not None else "")[:50],
+        "late": item.get("late") is True,
+        "missing": item.get("missing") is True,
+        "url": _text(item, "html_url") or _text(item, "preview_url"),
     }
 
 
@@ -688,14 +736,53 @@ class ProgressStream(PerCourseStream):
         )
 
 
+class SubmissionsStream(PerCourseStream):
+    """Each student's submission of each published assignment of each course.
+
+    GET /courses/:id/students/submissions with ``student_ids[]=all`` (Canvas's
+    "List submissions for multiple assignments"): one Submission per student
+    and assignment, unsubmitted ones included, in id order. Synced after
+    the assignments and enrollments it refers to (``sync_submissions``).
+    """
+
+    name = "submissions"
+    record_type = "submission"
+    depends_on = ("courses", "assignments", "enrollments")
+
+    def listing(
+        self, context: StreamContext, course_id: str
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the course's submissions of every student, with their users."""
+        params = {
+            "per_page": self.config.page_size(context),
+            "student_ids[]": ["all"],
+            "include[]": ["user"],
+        }
+        return f"{API}/courses/{seg(course_id)}/students/submissions", params
+
+    def map_page(
+        self,
+        context: StreamContext,
+        api: CanvasApi,
+        course_id: str,
+        items: list[Any],
+        prepared: Any,
+    ) -> tuple[list[Record], list[dict[str, Any]]]:
+        """Map Submission objects."""
+        return map_items(items, submission_record)
+
+
 def build_streams(config: CanvasConfig) -> list[CanvasStream]:
     """Return the Canvas streams in dependency order."""
-    return [
+    streams: list[CanvasStream] = [
         CoursesStream(config),
         AssignmentsStream(config),
         EnrollmentsStream(config),
         ProgressStream(config),
     ]
+    if config.sync_submissions:
+        streams.append(SubmissionsStream(config))
+    return streams
 
 
 # --- Cursors and the courses a per-course stream walks ----------------------

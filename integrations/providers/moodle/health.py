@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from integrations import errors
 from integrations.providers.base import HealthReport
+from integrations.providers.moodle.submissions import submission_functions
 from integrations.providers.moodle.sync import (
     ACTIVITIES_COMPLETION_FUNCTION,
     COURSE_COMPLETION_FUNCTION,
@@ -92,7 +93,8 @@ def check_site_health(moodle: MoodleClient, config: MoodleConfig) -> HealthRepor
         if isinstance(entry, dict) and isinstance(entry.get("name"), str)
     }
     available.add(SITE_INFO_FUNCTION)
-    missing_required = [name for name in REQUIRED_FUNCTIONS if name not in available]
+    required = REQUIRED_FUNCTIONS + submission_functions(config)
+    missing_required = [name for name in required if name not in available]
     missing_optional = [
         name
         for name in write_back_functions(config)

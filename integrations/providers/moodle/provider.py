@@ -82,6 +82,13 @@ SETTINGS_SCHEMA = (
         "writes; empty: no write-back.",
     ),
     SettingField(
+        "sync_submissions",
+        type="bool",
+        default=False,
+        help="Also sync each course's assignments and learners' submissions "
+        "(mod_assign functions), which emits assignment.submitted.",
+    ),
+    SettingField(
         "write_back_completion",
         type="bool",
         default=True,
@@ -127,6 +134,7 @@ def parse_settings(values: Any) -> tuple[MoodleConfig | None, list[str]]:
         service=service,
         write_back_grade_item=(cleaned.get("write_back_grade_item") or "").strip(),
         write_back_completion=cleaned["write_back_completion"],
+        sync_submissions=cleaned["sync_submissions"],
     )
     return config, []
 
@@ -177,7 +185,7 @@ class MoodleProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[Stream]:
-        """Return courses, enrollments and progress, in that order."""
+        """Return courses, enrollments, progress (and assignments, submissions)."""
         return build_streams(self.config(integration))
 
     def auth_for(self, integration: Integration) -> None:

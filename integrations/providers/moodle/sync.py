@@ -12,6 +12,9 @@
   ``core_completion_get_activities_completion_status`` and
   ``core_completion_get_course_completion_status``.
 
+With ``sync_submissions``, ``assignments`` and ``submissions`` follow
+(integrations/providers/moodle/submissions.py).
+
 The cursor of a per-course stream is ``{"after": <Course pk>}`` between
 courses and ``{"course": <Course pk>, "offset": n, "last_user": id}`` inside
 one. Each window after the first re-reads the last user of the previous one:
@@ -90,6 +93,7 @@ class MoodleConfig:
     service: str = ""
     write_back_grade_item: str = ""
     write_back_completion: bool = True
+    sync_submissions: bool = False
 
 
 class ItemError(Exception):
@@ -760,4 +764,13 @@ def _cursor_int(cursor: dict[str, Any] | None, key: str) -> int | None:
 
 def build_streams(config: MoodleConfig) -> list[Stream]:
     """Return the provider's streams in dependency order."""
-    return [CourseStream(config), EnrollmentStream(config), ProgressStream(config)]
+    streams = [CourseStream(config), EnrollmentStream(config), ProgressStream(config)]
+    if config.sync_submissions:
+        # Imported here: the module builds on this one.
+        from integrations.providers.moodle.submissions import (
+            AssignmentStream,
+            SubmissionStream,
+        )
+
+        streams += [AssignmentStream(config), SubmissionStream(config)]
+    return streams
