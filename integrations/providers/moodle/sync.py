@@ -90,6 +90,8 @@ class MoodleConfig:
     service: str = ""
     write_back_grade_item: str = ""
     write_back_completion: bool = True
+    #: The opt-in quizzes and quiz_results streams (moodle/quizzes.py).
+    sync_quizzes: bool = False
 
 
 class ItemError(Exception):
