@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from integrations import errors
 from integrations.providers.base import Page, Stream
 from integrations.providers.quiz_platform.client import QuizPlatformClient
 
@@ -51,19 +52,33 @@ class PlatformResultsStream(Stream):
         for index, (pk, external_id) in enumerate(quizzes):
             after = None if index == len(quizzes) - 1 else {"after": pk}
             resume = inner if inclusive and pk == start else None
-            for fetched in platform.result_pages(external_id, resume):
-                records, failures = _records(fetched.items, external_id)
-                next_cursor = (
-                    {"quiz": pk, "cursor": fetched.next_cursor}
-                    if fetched.next_cursor
-                    else after
+            try:
+                for fetched in platform.result_pages(external_id, resume):
+                    records, failures = _records(fetched.items, external_id)
+                    next_cursor = (
+                        {"quiz": pk, "cursor": fetched.next_cursor}
+                        if fetched.next_cursor
+                        else after
+                    )
+                    yield Page(
+                        records=records,
+                        next_cursor=next_cursor,
+                        fetched=len(fetched.items),
+                        failures=failures,
+                    )
+            except errors.NotFound:
+                # The platform no longer has this quiz: the other quizzes'
+                # results are still read, and the run says which one is gone.
+                logger.warning(
+                    "quiz_platform.sync.quiz_gone",
+                    extra={"integration": context.integration.name, "quiz": pk},
                 )
-                yield Page(
-                    records=records,
-                    next_cursor=next_cursor,
-                    fetched=len(fetched.items),
-                    failures=failures,
-                )
+                gone = {
+                    "external_id": external_id,
+                    "reason": "the platform has no "
+                    "such quiz (404); publish it again or delete it here",
+                }
+                yield Page(records=[], next_cursor=after, failures=[gone])
 
 
 def _records(
