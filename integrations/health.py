@@ -270,4 +270,6 @@ def _preview_deletions(
         preview.note = EMPTY_SOURCE_NOTE
         return
     synced = {key for key in kept if not key.startswith(PORTAL_OWNED_PREFIX)}
-    preview.would_delete = live - len(synced)
+    # A record store whose rows no pass deletes (quiz results) counts none
+    # live, while the pages still name rows it holds.
+    preview.would_delete = max(0, live - len(synced))

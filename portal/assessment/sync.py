@@ -316,7 +316,9 @@ def _store_lms_results(
             continue
         values = {name: record.get(name) for name in LMS_RESULT_FIELDS}
         values["answers"] = values["answers"] or []
-        digest = record_hash(values)
+        # The record's hash, as the engine's preview computes it; it covers
+        # the quiz and the learner too.
+        digest = record_hash(record)
         row = existing.get(external_id)
         if row is None:
             row = QuizResult.objects.create(

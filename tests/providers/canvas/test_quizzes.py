@@ -287,3 +287,37 @@ def test_learners_see_their_own_results_and_the_published_quizzes(integration, c
     assert mine[0]["state"] == "complete"
     other = QuizResult.objects.get(external_id="8002").pk
     assert client.get(f"/api/v1/quiz-results/{other}/").status_code == 404
+
+
+def test_a_connection_test_previews_the_quiz_streams_without_writing(
+    integration, canvas
+):
+    from integrations.health import test_connection
+
+    run_sync_now(integration)
+    canvas.update_quiz(7001, title="Cells, revised")
+    canvas.update_quiz_submission(7001, 8001, kept_score=9.0, score=9.0)
+
+    report = test_connection(integration, pages=5)
+
+    assert report.ok
+    previews = {preview.stream: preview for preview in report.streams}
+    quizzes, results = previews["quizzes"], previews["quiz_results"]
+    assert (quizzes.error, quizzes.would_update, quizzes.unchanged) == ("", 1, 2)
+    assert (quizzes.complete, quizzes.would_delete) == (True, 0)
+    # 8001 rescored; 8004's learner has no identity, so it is never stored.
+    assert (results.error, results.would_update, results.unchanged) == ("", 1, 2)
+    assert (results.would_create, results.would_delete) == (1, 0)
+    assert Quiz.objects.get(external_id="7001").title == "Cells"
+    assert QuizResult.objects.get(external_id="8001").score == Decimal("8.00")
+
+
+def test_quiz_results_read_several_quizzes_at_once(db, canvas, quizzes):
+    integration = make_canvas_integration(
+        canvas, "canvas-parallel", account_id=1, per_page=2, sync_quizzes=True
+    )
+
+    runs = by_stream(run_sync_now(integration))
+
+    assert runs["quiz_results"].status == SyncStatus.SUCCEEDED
+    assert sorted(results()) == ["8001", "8002", "8003"]
