@@ -14,7 +14,7 @@ from integrations.models import Integration, SyncRun, SyncStatus
 from integrations.sync.engine import execute_run
 from integrations.sync.runs import run_sync_now
 from integrations.tasks import sync_integration
-from portal.assessment.models import QuizResult
+from portal.assessment.models import Quiz, QuizOrigin, QuizResult
 from portal.assessment.publish import publish_quiz
 from portal.events.models import Event
 from portal.learning.models import Progress
@@ -141,7 +141,7 @@ def test_a_quiz_gone_from_the_platform_is_reported_and_the_rest_read(
     fake, platform, published, course
 ):
     fake.add_result(published.external_id, **submission(1))
-    second = published.__class__.objects.create(course=course, title="Gone")
+    second = Quiz.objects.create(course=course, title="Gone")
     second.questions.create(kind="true_false", prompt="Gone?", correct_answer=True)
     publish_quiz(second, platform)
     second.refresh_from_db()
@@ -183,3 +183,43 @@ def test_the_schedule_from_integrations_apply_queues_the_results_sync(
         SyncStatus.SUCCEEDED,
     )
     assert QuizResult.objects.filter(quiz=quiz).count() == 1
+
+
+def test_the_admin_action_queues_a_results_run(
+    client, admin_user, platform, published, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            "/admin/assessment/quiz/",
+            {"action": "sync_results", "_selected_action": [published.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    (run,) = SyncRun.objects.filter(integration=platform)
+    assert (run.stream, run.trigger, run.status) == (
+        "quiz_results",
+        "admin",
+        SyncStatus.QUEUED,
+    )
+    assert "results sync queued" in response.content.decode()
+
+
+def test_an_lms_quiz_is_read_only_in_the_admin(client, admin_user, course):
+    lms_quiz = Quiz.objects.create(
+        course=course,
+        title="Canvas quiz",
+        origin=QuizOrigin.LMS,
+        integration=course.integration,
+        external_id="7001",
+    )
+    client.force_login(admin_user)
+    url = f"/admin/assessment/quiz/{lms_quiz.pk}/change/"
+
+    response = client.post(url, {"title": "Changed here"})
+
+    assert response.status_code == 403
+    lms_quiz.refresh_from_db()
+    assert lms_quiz.title == "Canvas quiz"
