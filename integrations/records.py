@@ -223,8 +223,3 @@ class QuizResultRecord(TypedDict):
     submitted_at: datetime
     attempt: NotRequired[int | None]
     answers: NotRequired[list | dict]
-
-
-#: Record types a portal app stores through a record store (see
-#: integrations.sync.upsert.register_record_store), not the learning models.
-STORED_ELSEWHERE_TYPES = ("quiz", "quiz_result")
