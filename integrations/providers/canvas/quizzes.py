@@ -33,6 +33,8 @@ from integrations.providers.canvas.sync import (
     PerCourseStream,
     _datetime,
     _id,
+    _ignore_cursor,
+    _is_pk,
     _number,
     _text,
     _with_last,
@@ -257,15 +259,8 @@ def _quiz_cursor(
         return quiz, True, url or None
     if _is_pk(after):
         return after, False, None
-    logger.warning(
-        "canvas.sync.cursor_ignored",
-        extra={"integration": context.integration.name, "stream": stream},
-    )
+    _ignore_cursor(context, stream)
     return 0, False, None
-
-
-def _is_pk(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _synced_quizzes(
