@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +45,17 @@ from portal.learning.models import Progress
 logger = logging.getLogger(__name__)
 
 RESULT_FIELDS = ("score", "max_score", "answers", "submitted_at")
+
+
+class ResultCounts(Protocol):
+    """What storing results counts: ResultSyncSummary or the engine's PageResult."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+    def fail(self, external_id: str, reason: str) -> None:
+        """Count a result that could not be stored, with why."""
 
 
 @dataclass
@@ -112,15 +123,17 @@ def _store_page(
 
 
 def store_platform_results(
-    quiz: Quiz, integration: Integration, parsed: list[dict[str, Any]], counts: Any
+    quiz: Quiz,
+    integration: Integration,
+    parsed: list[dict[str, Any]],
+    counts: ResultCounts,
 ) -> None:
     """Upsert parsed platform results of ``quiz``; call inside a transaction.
 
     ``parsed`` are :func:`parse_result` values (the quiz_results stream's
-    records carry the same keys). ``counts`` has ``created``, ``updated``
-    and ``unchanged`` counters and a ``fail(external_id, reason)`` method
-    (ResultSyncSummary, or the engine's PageResult). The learners are
-    matched or created from the platform's ids, as they always were.
+    records carry the same keys); ``counts`` counts what happened. The
+    learners are matched or created from the platform's ids, as they
+    always were.
     """
     learners = resolve_learners(integration, [result["learner"] for result in parsed])
 

@@ -223,3 +223,22 @@ def test_an_lms_quiz_is_read_only_in_the_admin(client, admin_user, course):
     assert response.status_code == 403
     lms_quiz.refresh_from_db()
     assert lms_quiz.title == "Canvas quiz"
+
+
+def test_an_lms_quiz_in_the_course_does_not_dilute_portal_quiz_progress(
+    fake, platform, published, learner, course
+):
+    Quiz.objects.create(
+        course=course,
+        title="The LMS's own quiz",
+        origin=QuizOrigin.LMS,
+        integration=course.integration,
+        external_id="7001",
+        publish_state="published",
+    )
+    fake.add_result(published.external_id, **submission(1))
+
+    run_sync_now(platform)
+
+    progress = Progress.objects.get(learner=learner, course=course)
+    assert progress.percent == Decimal("100.00")
