@@ -22,10 +22,10 @@ from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from integrations.sync.upsert import (
     PORTAL_OWNED_PREFIX,
-    RECORD_MODELS,
     dedupe,
     empty_pass_keeps_rows,
     live_count,
+    live_hashes,
     record_hash,
 )
 from portal.events import domain as domain_events
@@ -228,7 +228,6 @@ def _preview_streams(integration: Integration, pages: int) -> list[StreamPreview
 def _preview_stream(
     stream, context: StreamContext, pages: int, preview: StreamPreview
 ) -> None:
-    model = RECORD_MODELS[stream.record_type]
     # Live rows the pages name, which finishing the pass would keep.
     kept: set[str] = set()
     for number, page in enumerate(stream.pages(context, None), start=1):
@@ -237,20 +236,13 @@ def _preview_stream(
         preview.failed += len(page.failures)
         ids = [str(record["external_id"]) for record in records]
         # A deleted row counts as changed: the sync would restore it.
-        live_hashes = {
-            external_id: content_hash if deleted_at is None else None
-            for external_id, content_hash, deleted_at in model.objects.filter(
-                integration=context.integration, external_id__in=ids
-            )
-            .order_by()
-            .values_list("external_id", "content_hash", "deleted_at")
-        }
+        stored = live_hashes(context.integration, stream.record_type, ids)
         for record in records:
             external_id = str(record["external_id"])
-            if external_id not in live_hashes:
+            if external_id not in stored:
                 preview.would_create += 1
                 continue
-            content_hash = live_hashes[external_id]
+            content_hash = stored[external_id]
             if content_hash is not None:
                 kept.add(external_id)
             if content_hash != record_hash(record):
@@ -278,4 +270,6 @@ def _preview_deletions(
         preview.note = EMPTY_SOURCE_NOTE
         return
     synced = {key for key in kept if not key.startswith(PORTAL_OWNED_PREFIX)}
-    preview.would_delete = live - len(synced)
+    # A record store whose rows no pass deletes (quiz results) counts none
+    # live, while the pages still name rows it holds.
+    preview.would_delete = max(0, live - len(synced))

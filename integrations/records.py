@@ -211,3 +211,40 @@ RECORD_TYPES = (
 )
 #: The most README bytes a repository row keeps (docs/providers/github.md).
 README_MAX_BYTES = 100 * 1024
+
+
+# --- Quizzes of an LMS (stored by portal.assessment) ------------------------
+
+
+class QuizRecord(TypedDict):
+    """A quiz an LMS course has (Canvas classic quiz, Moodle quiz), normalized."""
+
+    type: Literal["quiz"]
+    external_id: str
+    course_external_id: str
+    title: str
+    description: NotRequired[str]
+    published: bool
+    points_possible: NotRequired[Decimal | None]
+    time_limit_minutes: NotRequired[int | None]
+    due_at: NotRequired[datetime | None]
+    url: NotRequired[str]
+
+
+class QuizResultRecord(TypedDict):
+    """A learner's scored submission of a quiz, normalized.
+
+    ``state`` is ``complete`` or ``pending_review`` (a grader still has
+    questions to mark, so the score may rise).
+    """
+
+    type: Literal["quiz_result"]
+    external_id: str
+    quiz_external_id: str
+    learner: LearnerRef
+    score: Decimal
+    max_score: Decimal
+    state: str
+    submitted_at: datetime
+    attempt: NotRequired[int | None]
+    answers: NotRequired[list | dict]

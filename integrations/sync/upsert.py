@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import models
 from django.db.models import Q
@@ -188,6 +188,65 @@ class PageResult:
             self.failures.append({"external_id": external_id, "reason": reason})
 
 
+class RecordStore(Protocol):
+    """Stores one record type that lives outside the learning models.
+
+    A portal app registers it (:func:`register_record_store`) from its
+    AppConfig.ready(), so the sync engine stores, previews and finishes
+    passes of that record type without importing the app.
+    """
+
+    def store(
+        self,
+        integration: Integration,
+        records: list[Record],
+        pass_number: int,
+        *,
+        force: bool,
+    ) -> PageResult:
+        """Upsert ``records`` (deduplicated) and mark them seen in the pass."""
+
+    def live_hashes(
+        self, integration: Integration, external_ids: list[str]
+    ) -> dict[str, str | None]:
+        """Return the content hash of each stored row (None: marked deleted)."""
+
+    def live_count(self, integration: Integration) -> int:
+        """Count the rows a complete pass would judge."""
+
+    def mark_missing_deleted(self, integration: Integration, pass_number: int) -> int:
+        """Mark rows the complete pass did not see as deleted; return how many."""
+
+
+#: Record type to the store of another app (see RecordStore).
+RECORD_STORES: dict[str, RecordStore] = {}
+
+
+def register_record_store(record_type: str, store: RecordStore) -> None:
+    """Let ``store`` keep the rows of ``record_type`` (an app's ready() calls it)."""
+    if record_type in RECORD_MODELS:
+        raise ValueError(f"{record_type!r} is stored by the learning models already")
+    RECORD_STORES[record_type] = store
+
+
+def live_hashes(
+    integration: Integration, record_type: str, external_ids: list[str]
+) -> dict[str, str | None]:
+    """Return each stored row's content hash by external id (None: deleted)."""
+    store = RECORD_STORES.get(record_type)
+    if store is not None:
+        return store.live_hashes(integration, external_ids)
+    model = RECORD_MODELS[record_type]
+    return {
+        external_id: content_hash if deleted_at is None else None
+        for external_id, content_hash, deleted_at in model.objects.filter(
+            integration=integration, external_id__in=external_ids
+        )
+        .order_by()
+        .values_list("external_id", "content_hash", "deleted_at")
+    }
+
+
 def _canonical(value: Any) -> Any:
     """Return the JSON form of a value ``json`` cannot encode by itself."""
     if isinstance(value, datetime):
@@ -314,6 +373,9 @@ def store_page(
     (a full resync). Records that cannot be stored are counted as failed with
     a reason; the rest of the page is stored. Call inside a transaction.
     """
+    store = RECORD_STORES.get(record_type)
+    if store is not None:
+        return store.store(integration, dedupe(records), pass_number, force=force)
     model = RECORD_MODELS[record_type]
     result = PageResult()
     records = dedupe(records)
@@ -560,6 +622,9 @@ def mark_missing_deleted(
     integration: Integration, record_type: str, pass_number: int
 ) -> int:
     """Mark rows of a complete pass that the pass did not see as deleted."""
+    store = RECORD_STORES.get(record_type)
+    if store is not None:
+        return store.mark_missing_deleted(integration, pass_number)
     model = RECORD_MODELS[record_type]
     now = timezone.now()
     gone = (
@@ -582,6 +647,9 @@ def empty_pass_keeps_rows(fetched: int, live: int) -> bool:
 
 def live_count(integration: Integration, record_type: str) -> int:
     """Count the rows of a record type not marked deleted."""
+    store = RECORD_STORES.get(record_type)
+    if store is not None:
+        return store.live_count(integration)
     model = RECORD_MODELS[record_type]
     live = model.objects.filter(integration=integration, deleted_at__isnull=True)
     return live.exclude(external_id__startswith=PORTAL_OWNED_PREFIX).count()

@@ -9,9 +9,9 @@ from django.http import HttpRequest
 
 from integrations.errors import IntegrationError
 from integrations.models import Integration
-from portal.assessment.models import Question, Quiz, QuizResult
+from integrations.sync.runs import enqueue_sync
+from portal.assessment.models import Question, Quiz, QuizOrigin, QuizResult
 from portal.assessment.publish import publish_quiz
-from portal.assessment.results import sync_quiz_results
 
 
 class QuestionInline(admin.StackedInline):
@@ -34,18 +34,36 @@ class QuestionInline(admin.StackedInline):
 class QuizAdmin(admin.ModelAdmin):
     """Write quizzes, publish them, and sync their results."""
 
-    list_display = ["title", "course", "publish_state", "integration", "updated_at"]
-    list_filter = ["publish_state"]
+    list_display = [
+        "title",
+        "course",
+        "origin",
+        "publish_state",
+        "integration",
+        "updated_at",
+    ]
+    list_filter = ["origin", "publish_state"]
     search_fields = ["title"]
     inlines = [QuestionInline]
     readonly_fields = [
+        "origin",
         "publish_state",
         "external_id",
         "published_version",
         "published_at",
         "publish_error",
+        "points_possible",
+        "due_at",
+        "url",
+        "deleted_at",
     ]
     actions = ["publish", "sync_results"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Quiz | None = None):
+        """Refuse edits of LMS quizzes: they live in the LMS and sync from there."""
+        if obj is not None and obj.origin == QuizOrigin.LMS:
+            return False
+        return super().has_change_permission(request, obj)
 
     @admin.action(description="Publish to the quiz platform integration")
     def publish(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> None:
@@ -68,13 +86,17 @@ class QuizAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{quiz}: published", messages.SUCCESS)
 
-    @admin.action(description="Sync results from the quiz platform")
+    @admin.action(description="Sync results from the quizzes' integrations")
     def sync_results(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> None:
-        """Sync the results of every quiz published to the chosen quizzes' platforms."""
+        """Queue a quiz_results sync run of each chosen quiz's integration.
+
+        The run goes through the sync engine like a scheduled one: a SyncRun
+        row on the integration's history page, resumable, one at a time.
+        """
         ids = queryset.exclude(integration=None).values("integration_id")
         for integration in Integration.objects.filter(id__in=ids):
             try:
-                summary = sync_quiz_results(integration)
+                enqueue_sync(integration, streams=["quiz_results"], trigger="admin")
             except IntegrationError as error:
                 self.message_user(
                     request, f"{integration}: {error.message}", messages.ERROR
@@ -82,8 +104,7 @@ class QuizAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"{integration}: {summary.created} new results, "
-                    f"{len(summary.failures)} failed",
+                    f"{integration}: results sync queued; see its sync runs",
                 )
 
 
@@ -91,6 +112,6 @@ class QuizAdmin(admin.ModelAdmin):
 class QuizResultAdmin(admin.ModelAdmin):
     """Learners' quiz results, as the platform scored them."""
 
-    list_display = ["quiz", "learner", "score", "max_score", "submitted_at"]
-    list_filter = ["integration"]
+    list_display = ["quiz", "learner", "score", "max_score", "state", "submitted_at"]
+    list_filter = ["integration", "state"]
     raw_id_fields = ["learner", "quiz"]

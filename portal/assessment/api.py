@@ -3,6 +3,9 @@
 Read-only, scoped like the LMS resources (portal.api.permissions): learners
 see the published quizzes of courses they are enrolled in, without the
 answers, and only their own results; staff see everything, answers too.
+Quizzes synced from an LMS (``origin: lms``) have no questions here (they
+live in the LMS); quizzes the LMS no longer has are left out, and so are
+their results.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from rest_framework.serializers import BaseSerializer
 from portal.api.filters import IdFilter, PortalFilterSet, UpdatedSinceFilter
 from portal.api.permissions import enrolled_course_ids, is_staff
 from portal.api.views import ScopedViewSet
-from portal.assessment.models import PublishState, Question, Quiz, QuizResult
+from portal.assessment.models import (
+    PublishState,
+    Question,
+    Quiz,
+    QuizOrigin,
+    QuizResult,
+    ResultState,
+)
 
 # --- Serializers -------------------------------------------------------------
 
@@ -87,7 +97,10 @@ class QuizSerializer(serializers.ModelSerializer):
         help_text="The quiz's id at the platform; empty until published.",
     )
     max_score = serializers.SerializerMethodField(
-        help_text="The sum of the questions' points."
+        help_text="The sum of the questions' points; an LMS quiz: the LMS's points."
+    )
+    url = serializers.CharField(
+        read_only=True, help_text="An LMS quiz's page in the LMS; empty otherwise."
     )
     questions = QuestionSerializer(many=True, read_only=True)
 
@@ -99,10 +112,13 @@ class QuizSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "time_limit_minutes",
+            "origin",
             "publish_state",
             "integration",
             "external_id",
             "published_at",
+            "due_at",
+            "url",
             "max_score",
             "questions",
             "created_at",
@@ -110,8 +126,11 @@ class QuizSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_max_score(self, quiz: Quiz) -> float:
-        """Return the points of all questions (from the prefetched questions)."""
+    def get_max_score(self, quiz: Quiz) -> float | None:
+        """Return the points of all questions, or an LMS quiz's own points."""
+        if quiz.is_from_lms:
+            points = quiz.points_possible
+            return float(points) if points is not None else None
         return float(sum(question.points for question in quiz.questions.all()))
 
 
@@ -142,7 +161,15 @@ class QuizResultSerializer(serializers.ModelSerializer):
     answers = serializers.ListField(
         child=serializers.DictField(child=serializers.JSONField()),
         read_only=True,
-        help_text="The learner's answers, as the platform reported them.",
+        help_text="The learner's answers, as the platform reported them; empty "
+        "for LMS results.",
+    )
+    state = serializers.CharField(
+        read_only=True,
+        help_text="complete, or pending_review while a grader has questions left.",
+    )
+    attempt = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The LMS's attempt number."
     )
 
     class Meta:
@@ -157,6 +184,8 @@ class QuizResultSerializer(serializers.ModelSerializer):
             "score",
             "max_score",
             "answers",
+            "state",
+            "attempt",
             "submitted_at",
             "updated_at",
         ]
@@ -181,11 +210,15 @@ class QuizFilterSet(PortalFilterSet):
 
     course = IdFilter(field_name="course_id", label="Id of the course.")
     publish_state = django_filters.ChoiceFilter(choices=PublishState.choices)
+    origin = django_filters.ChoiceFilter(choices=QuizOrigin.choices)
+    integration = django_filters.CharFilter(
+        field_name="integration__name", label="Name of the integration."
+    )
     updated_since = UpdatedSinceFilter()
 
     class Meta:
         model = Quiz
-        fields = ["course", "publish_state", "updated_since"]
+        fields = ["course", "publish_state", "origin", "integration", "updated_since"]
 
 
 class QuizResultFilterSet(PortalFilterSet):
@@ -197,11 +230,12 @@ class QuizResultFilterSet(PortalFilterSet):
     integration = django_filters.CharFilter(
         field_name="integration__name", label="Name of the integration."
     )
+    state = django_filters.ChoiceFilter(choices=ResultState.choices)
     updated_since = UpdatedSinceFilter()
 
     class Meta:
         model = QuizResult
-        fields = ["quiz", "course", "learner", "integration", "updated_since"]
+        fields = ["quiz", "course", "learner", "integration", "state", "updated_since"]
 
 
 # --- Views -------------------------------------------------------------------
@@ -240,8 +274,10 @@ class QuizViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def base_queryset(self) -> QuerySet:
         """Return quizzes with their integration and questions."""
         questions = Question.objects.order_by("position", "id")
-        return Quiz.objects.select_related("integration").prefetch_related(
-            Prefetch("questions", queryset=questions)
+        return (
+            Quiz.objects.filter(deleted_at__isnull=True)
+            .select_related("integration")
+            .prefetch_related(Prefetch("questions", queryset=questions))
         )
 
     def scope(self, queryset: QuerySet) -> QuerySet:
@@ -276,7 +312,9 @@ class QuizResultViewSet(
 
     def base_queryset(self) -> QuerySet:
         """Return results with their integration and quiz."""
-        return QuizResult.objects.select_related("integration", "quiz")
+        return QuizResult.objects.filter(quiz__deleted_at__isnull=True).select_related(
+            "integration", "quiz"
+        )
 
     def scope(self, queryset: QuerySet) -> QuerySet:
         """Cut to the user's own results (staff: all)."""

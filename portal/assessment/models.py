@@ -1,8 +1,11 @@
 """Quizzes, their questions, and learners' results.
 
-A quiz belongs to a course and is written in the portal; publishing sends
-it to a quiz platform integration (portal/assessment/publish.py), and the
-platform's results come back as QuizResult rows (results.py).
+A quiz belongs to a course. Most are written in the portal; publishing sends
+them to a quiz platform integration (portal/assessment/publish.py), and the
+platform's results come back as QuizResult rows (results.py). Others are a
+Canvas or Moodle course's own quizzes (origin ``lms``), synced read-only with
+their results by the LMS integration's ``quizzes`` and ``quiz_results``
+streams (portal/assessment/sync.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 
 class PublishState(models.TextChoices):
@@ -25,8 +29,15 @@ class PublishState(models.TextChoices):
     FAILED = "failed", "Failed: the platform refused it"
 
 
+class QuizOrigin(models.TextChoices):
+    """Where a quiz is written."""
+
+    PORTAL = "portal", "Written in the portal"
+    LMS = "lms", "Synced from an LMS (read-only)"
+
+
 class Quiz(models.Model):
-    """A quiz of a course, written in the portal."""
+    """A quiz of a course: written in the portal, or synced from an LMS."""
 
     course = models.ForeignKey(
         "learning.Course", on_delete=models.CASCADE, related_name="quizzes"
@@ -66,12 +77,46 @@ class Quiz(models.Model):
         editable=False,
         help_text="Where the results sync resumes; empty: from the first page.",
     )
+    origin = models.CharField(
+        max_length=10,
+        choices=QuizOrigin.choices,
+        default=QuizOrigin.PORTAL,
+        editable=False,
+        help_text="lms: a Canvas or Moodle quiz, owned by its integration.",
+    )
+    points_possible = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="LMS quizzes: the points the LMS gives the quiz.",
+    )
+    due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    url = models.CharField(
+        max_length=500, blank=True, editable=False, help_text="LMS quizzes: its page."
+    )
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    seen_in_pass = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="LMS quizzes: when a complete sync no longer saw it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "quizzes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                condition=Q(origin="lms"),
+                name="unique_lms_quiz",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -85,8 +130,20 @@ class Quiz(models.Model):
         """Return the sum of the questions' points."""
         return sum((q.points for q in self.questions.all()), Decimal(0))
 
+    @property
+    def is_from_lms(self) -> bool:
+        """Tell whether the quiz is an LMS's own, synced read-only."""
+        return self.origin == QuizOrigin.LMS
+
     def check_publishable(self) -> None:
         """Raise ValidationError naming why the quiz cannot be published."""
+        if self.is_from_lms:
+            raise ValidationError(
+                {
+                    "origin": "this quiz is synced from an LMS and lives there; "
+                    "only quizzes written in the portal are published"
+                }
+            )
         questions = list(self.questions.all())
         if not questions:
             raise ValidationError(
@@ -200,8 +257,15 @@ def _accepted_problem(answers: Any) -> str:
     return ""
 
 
+class ResultState(models.TextChoices):
+    """Whether a result's score is final."""
+
+    COMPLETE = "complete", "Complete"
+    PENDING_REVIEW = "pending_review", "Pending review: a grader has questions left"
+
+
 class QuizResult(models.Model):
-    """A learner's submission of a quiz, as the quiz platform scored it."""
+    """A learner's submission of a quiz, as the quiz platform or the LMS scored it."""
 
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="results")
     learner = models.ForeignKey(
@@ -215,6 +279,19 @@ class QuizResult(models.Model):
     max_score = models.DecimalField(max_digits=10, decimal_places=2)
     answers = models.JSONField(default=list, blank=True)
     submitted_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=20, choices=ResultState.choices, default=ResultState.COMPLETE
+    )
+    attempt = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The LMS's attempt number, where it has one."
+    )
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    announced_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When quiz.completed was emitted for this result (once).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

@@ -8,6 +8,11 @@ nothing. A result seen for the first time updates the learner's progress
 in the quiz's course and emits ``quiz.completed`` in the same transaction.
 When the listing ends the cursor is cleared: the next sync reads the
 results from the first page again, which the upserts make harmless.
+
+:func:`sync_quiz_results` runs in the caller's process; the quiz platform
+provider's ``quiz_results`` stream stores the same pages through the sync
+engine (SyncRun rows, the integration's schedule), with
+:func:`store_platform_results` doing the storing for both.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from integrations.models import Integration
@@ -25,7 +31,13 @@ from integrations.providers.quiz_platform.client import QuizPlatformClient
 from integrations.registry import get_provider
 from integrations.sync.identity import resolve_learners
 from portal.api.views import portal_external_id
-from portal.assessment.models import PublishState, Quiz, QuizResult
+from portal.assessment.models import (
+    PublishState,
+    Quiz,
+    QuizOrigin,
+    QuizResult,
+    ResultState,
+)
 from portal.events.domain import course_completed, is_complete
 from portal.events.outbox import emit
 from portal.learning.models import Progress
@@ -33,6 +45,17 @@ from portal.learning.models import Progress
 logger = logging.getLogger(__name__)
 
 RESULT_FIELDS = ("score", "max_score", "answers", "submitted_at")
+
+
+class ResultCounts(Protocol):
+    """What storing results counts: ResultSyncSummary or the engine's PageResult."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+    def fail(self, external_id: str, reason: str) -> None:
+        """Count a result that could not be stored, with why."""
 
 
 @dataclass
@@ -45,6 +68,10 @@ class ResultSyncSummary:
     unchanged: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
+    def fail(self, external_id: str | None, reason: str) -> None:
+        """Record a result that could not be stored, with why."""
+        self.failures.append({"external_id": external_id, "reason": reason})
+
 
 def sync_quiz_results(integration: Integration) -> ResultSyncSummary:
     """Read the results of every quiz published to ``integration``."""
@@ -53,7 +80,9 @@ def sync_quiz_results(integration: Integration) -> ResultSyncSummary:
         provider.build_client(integration), provider.config(integration)
     )
     quizzes = Quiz.objects.filter(
-        integration=integration, publish_state=PublishState.PUBLISHED
+        integration=integration,
+        publish_state=PublishState.PUBLISHED,
+        origin=QuizOrigin.PORTAL,
     ).select_related("course")
 
     summary = ResultSyncSummary()
@@ -89,15 +118,29 @@ def _store_page(
             parsed.append(parse_result(item))
         except ValueError as error:
             external_id = item.get("id") if isinstance(item, dict) else None
-            summary.failures.append({"external_id": external_id, "reason": str(error)})
+            summary.fail(external_id, str(error))
+    store_platform_results(quiz, integration, parsed, summary)
+
+
+def store_platform_results(
+    quiz: Quiz,
+    integration: Integration,
+    parsed: list[dict[str, Any]],
+    counts: ResultCounts,
+) -> None:
+    """Upsert parsed platform results of ``quiz``; call inside a transaction.
+
+    ``parsed`` are :func:`parse_result` values (the quiz_results stream's
+    records carry the same keys); ``counts`` counts what happened. The
+    learners are matched or created from the platform's ids, as they
+    always were.
+    """
     learners = resolve_learners(integration, [result["learner"] for result in parsed])
 
     for result in parsed:
         learner_id = learners.get(result["learner"]["remote_user_id"])
         if learner_id is None:
-            summary.failures.append(
-                {"external_id": result["external_id"], "reason": "learner unknown"}
-            )
+            counts.fail(result["external_id"], "learner unknown")
             continue
         values = {name: result[name] for name in RESULT_FIELDS}
         row, created = QuizResult.objects.get_or_create(
@@ -107,16 +150,16 @@ def _store_page(
             defaults={"integration": integration, **values},
         )
         if created:
-            summary.created += 1
+            counts.created += 1
             progress = record_progress(quiz, learner_id)
-            _announce(row, progress)
+            announce_result(row, progress)
         elif any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(row, name, value)
             row.save(update_fields=[*RESULT_FIELDS, "updated_at"])
-            summary.updated += 1
+            counts.updated += 1
         else:
-            summary.unchanged += 1
+            counts.unchanged += 1
 
 
 def parse_result(item: Any) -> dict[str, Any]:
@@ -176,13 +219,16 @@ def record_progress(quiz: Quiz, learner_id: int) -> Progress:
         external_id=portal_external_id(course, learner_id),
         defaults={"course": course, "learner_id": learner_id},
     )
+    # Only the portal's own quizzes: an LMS's quizzes move the LMS's own
+    # progress, which its progress stream syncs (docs/assessment.md).
     published = Quiz.objects.filter(
-        course=course, publish_state=PublishState.PUBLISHED
+        course=course, publish_state=PublishState.PUBLISHED, origin=QuizOrigin.PORTAL
     ).count()
     done = (
         QuizResult.objects.filter(
             quiz__course=course,
             quiz__publish_state=PublishState.PUBLISHED,
+            quiz__origin=QuizOrigin.PORTAL,
             learner_id=learner_id,
         )
         .values("quiz_id")
@@ -201,7 +247,18 @@ def record_progress(quiz: Quiz, learner_id: int) -> Progress:
     return progress
 
 
-def _announce(result: QuizResult, progress: Progress) -> None:
+def announce_result(result: QuizResult, progress: Progress | None) -> bool:
+    """Emit ``quiz.completed`` for a complete result, once; True if emitted.
+
+    ``progress`` is the learner's progress the result moved (None for an
+    LMS's result, which moves no portal progress). ``announced_at`` marks
+    the result in the same transaction, so no resync, rescoring or review
+    emits the event again.
+    """
+    if result.announced_at is not None or result.state != ResultState.COMPLETE:
+        return False
+    result.announced_at = timezone.now()
+    result.save(update_fields=["announced_at"])
     emit(
         "quiz.completed",
         subject=f"quiz_result:{result.pk}",
@@ -211,10 +268,12 @@ def _announce(result: QuizResult, progress: Progress) -> None:
             "course_id": result.quiz.course_id,
             "learner_id": result.learner_id,
             "integration": result.integration.name,
+            "origin": result.quiz.origin,
             "score": str(result.score),
             "max_score": str(result.max_score),
             "submitted_at": result.submitted_at.isoformat(),
-            "progress_id": progress.pk,
-            "percent": str(progress.percent),
+            "progress_id": progress.pk if progress is not None else None,
+            "percent": str(progress.percent) if progress is not None else None,
         },
     )
+    return True

@@ -31,6 +31,11 @@ Built on :class:`tests.fakes.server.FakeServer`. What it reproduces (see
   submissions`` (``student_ids[]``, ``assignment_ids[]``,
   ``workflow_state``, ``include[]=user``) listing one submission per student
   and published assignment, unsubmitted placeholders included.
+- Classic quizzes: ``/api/v1/courses/:id/quizzes`` (the course's active
+  quizzes, Quiz JSON) and ``/api/v1/courses/:id/quizzes/:id/submissions``,
+  whose pages are wrapped as ``{"quiz_submissions": [...]}`` and carry the
+  same ``Link`` header; one QuizSubmission per learner and quiz, as
+  Canvas keeps them (``add_quiz``, ``add_quiz_submission``).
 
 Tests change the data between syncs (``add_*``, ``update_*``, ``delete_*``),
 script faults (:meth:`CanvasFake.inject`), and count requests (FakeServer's
@@ -259,6 +264,9 @@ class CanvasFake(FakeServer):
             self._store_enrollment(item)
         self.module_progress = copy.deepcopy(module_progress or {})
         self.submissions: dict[tuple[int, int], dict[str, Any]] = {}
+        #: Classic quizzes by course, and each quiz's QuizSubmissions.
+        self.quizzes = _Grouped()
+        self.quiz_submissions: dict[int, _Collection] = {}
         self._next_id = 900000
         self.route("*", re.compile(r"/api/v1/(?P<rest>.*)"), self._serve)
 
@@ -737,6 +745,8 @@ class CanvasFake(FakeServer):
             return self._list_enrollments(request, course)
         if parts == ["students", "submissions"] and method == "GET":
             return self._list_student_submissions(request, course)
+        if parts and parts[0] == "quizzes" and method == "GET":
+            return self._quiz_route(request, course, parts[1:])
         if parts == ["bulk_user_progress"] and method == "GET":
             return self._bulk_user_progress(request, course)
         if len(parts) == 3 and parts[0] == "users" and parts[2] == "progress":
@@ -1003,6 +1013,115 @@ class CanvasFake(FakeServer):
         body = [shown(item) for item in window] if shown else window
         return Reply.json(body, headers={"Link": links_header(links)})
 
+    # --- classic quizzes ----------------------------------------------------
+
+    def add_quiz(self, course_id: int, **fields: Any) -> dict[str, Any]:
+        """Add a classic quiz to a course (Canvas Quiz JSON); return it."""
+        quiz_id = fields.pop("id", None) or self._new_id()
+        quiz = {
+            "id": quiz_id,
+            "course_id": course_id,
+            "title": "New quiz",
+            "html_url": f"{self.url}/courses/{course_id}/quizzes/{quiz_id}",
+            "description": "",
+            "quiz_type": "assignment",
+            "time_limit": None,
+            "allowed_attempts": 1,
+            "scoring_policy": "keep_highest",
+            "question_count": 5,
+            "points_possible": 10.0,
+            "due_at": None,
+            "published": True,
+            "access_code": None,
+            "ip_filter": None,
+        }
+        quiz.update(fields)
+        with self._data_lock:
+            self.quizzes.put(quiz)
+            self.quiz_submissions.setdefault(quiz_id, _Collection())
+        return copy.deepcopy(quiz)
+
+    def update_quiz(self, quiz_id: int, **changes: Any) -> None:
+        """Change fields of a quiz."""
+        with self._data_lock:
+            self.quizzes.by_id[quiz_id].update(changes)
+
+    def delete_quiz(self, quiz_id: int) -> None:
+        """Delete a quiz: Canvas lists only active quizzes, and 404s for it."""
+        with self._data_lock:
+            self.quizzes.remove(quiz_id)
+
+    def add_quiz_submission(
+        self,
+        quiz_id: int,
+        user_id: int,
+        *,
+        state: str = "complete",
+        score: float | None = 8.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a learner's QuizSubmission of a quiz; return it."""
+        quiz = self.quizzes.by_id[quiz_id]
+        submission_id = fields.pop("id", None) or self._new_id()
+        finished = state in ("complete", "pending_review")
+        submission = {
+            "id": submission_id,
+            "quiz_id": quiz_id,
+            "quiz_version": 1,
+            "user_id": user_id,
+            "submission_id": submission_id + 1,
+            "started_at": "2026-03-01T09:00:00Z",
+            "finished_at": "2026-03-01T09:20:00Z" if finished else None,
+            "end_at": None,
+            "attempt": 1,
+            "extra_attempts": None,
+            "extra_time": None,
+            "manually_unlocked": None,
+            "time_spent": 1200 if finished else None,
+            "score": score if finished else None,
+            "score_before_regrade": None,
+            "kept_score": score if finished else None,
+            "fudge_points": None,
+            "has_seen_results": False,
+            "workflow_state": state,
+            "overdue_and_needs_submission": False,
+            "html_url": f"{self.url}/courses/{quiz['course_id']}/quizzes/"
+            f"{quiz_id}/submissions/{submission_id}",
+        }
+        submission.update(fields)
+        with self._data_lock:
+            self.quiz_submissions[quiz_id].put(submission)
+        return copy.deepcopy(submission)
+
+    def update_quiz_submission(
+        self, quiz_id: int, submission_id: int, **changes: Any
+    ) -> None:
+        """Change fields of a QuizSubmission (a regrade, a finished review)."""
+        with self._data_lock:
+            self.quiz_submissions[quiz_id].by_id[submission_id].update(changes)
+
+    def _quiz_route(
+        self, request: RecordedRequest, course: dict[str, Any], parts: list[str]
+    ) -> Reply:
+        if not parts:
+            return self._page(request, self.quizzes.of_course(course["id"]), _quiz_json)
+        quiz = self.quizzes.by_id[_int(parts[0])]
+        if quiz["course_id"] != course["id"]:
+            raise KeyError(parts[0])
+        if parts[1:] == ["submissions"]:
+            points = quiz.get("points_possible")
+
+            def shown(submission: dict[str, Any]) -> dict[str, Any]:
+                return {**copy.deepcopy(submission), "quiz_points_possible": points}
+
+            items = self.quiz_submissions[quiz["id"]].ordered()
+            page = self._page(request, items, shown)
+            # Quiz Submissions API: the page's list comes wrapped in an object.
+            wrapped = {"quiz_submissions": json.loads(page.body)}
+            links = {name: value for name, value in page.headers if name == "Link"}
+            return Reply.json(wrapped, headers=links)
+        raise KeyError("/".join(parts))
+
     # --- writes -------------------------------------------------------------
 
     def _create_assignment(
@@ -1088,6 +1207,13 @@ def _int(raw: str) -> int:
     if not raw.isdigit():
         raise KeyError(raw)
     return int(raw)
+
+
+def _quiz_json(quiz: dict[str, Any]) -> dict[str, Any]:
+    """Return a quiz as the Quizzes API lists it (no course_id key)."""
+    item = copy.deepcopy(quiz)
+    item.pop("course_id", None)
+    return item
 
 
 def _per_page(raw: str | None) -> int:

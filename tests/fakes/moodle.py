@@ -26,6 +26,12 @@ What it reproduces (sources in docs/providers/moodle.md and
   submission attempt (``mod_assign_get_submissions`` returns only that one)
   and the grade of that attempt (``mod_assign_get_grades``), with refusals
   as ``warnings`` (code 1) in an HTTP 200 answer.
+- ``mod_quiz_get_quizzes_by_courses``: the quiz activities (``modname``
+  ``quiz``) of the asked courses, instance id as quiz id, with the fields
+  the admin token sees (a manager's ``password`` and ``subnet`` too), and a
+  ``warnings`` entry (code 1, "No access rights in course context") for a
+  course it cannot read; their grades come through
+  ``gradereport_user_get_grade_items`` like every activity's.
 
 Tests change the data between syncs (``add_course``, ``enrol``,
 ``unenrol``, ``set_state``...), count calls per function (``calls``),
@@ -79,6 +85,7 @@ FUNCTIONS = (
     "core_completion_get_course_completion_status",
     "core_grades_update_grades",
     "core_completion_override_activity_completion_status",
+    "mod_quiz_get_quizzes_by_courses",
 )
 #: mod_assign's functions (mod/assign/externallib.php), for assignments and
 #: learners' submissions and grades.
@@ -239,6 +246,9 @@ class MoodleFake(FakeServer):
         #: (assign instance, user, attemptnumber) -> assign_grades row.
         self.assign_grades: dict[tuple[int, int, int], dict[str, Any]] = {}
         self._assign_ids = 70000
+        #: cmid -> quiz fields (timelimit, timeclose, visible, password...)
+        #: that mod_quiz_get_quizzes_by_courses returns for a quiz activity.
+        self.quiz_options: dict[int, dict[str, Any]] = {}
         #: Every web service call: (function, parameters).
         self.call_log: list[tuple[str, dict[str, Any]]] = []
         self._faults: list[_Fault] = []
@@ -397,6 +407,11 @@ class MoodleFake(FakeServer):
                     "itemid": cmid + 5000,
                 }
             )
+
+    def set_quiz(self, cmid: int, **fields: Any) -> None:
+        """Set fields of a quiz activity (``timelimit``, ``timeclose``...)."""
+        with self._data:
+            self.quiz_options.setdefault(cmid, {}).update(fields)
 
     def set_criteria(
         self, course_id: int, cmids: list[int], aggregation: int = 1
@@ -1294,6 +1309,65 @@ class MoodleFake(FakeServer):
                     }
                 )
         return {"assignments": assignments, "warnings": warnings}
+
+    def _fn_mod_quiz_get_quizzes_by_courses(
+        self, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        course_ids = args.get("courseids") or []
+        if not isinstance(course_ids, list):
+            raise invalid_parameter("courseids: expected a list")
+        wanted = [_int(value, "courseids") for value in course_ids]
+        if not wanted:
+            wanted = sorted(cid for cid in self.courses if cid != SITE_ID)
+        quizzes: list[dict[str, Any]] = []
+        warnings: list[dict[str, Any]] = []
+        for course_id in wanted:
+            if course_id not in self.courses or course_id == SITE_ID:
+                # external_util::validate_courses: a course the user cannot
+                # enter becomes a warning, not an error.
+                warnings.append(
+                    {
+                        "item": "course",
+                        "itemid": course_id,
+                        "warningcode": "1",
+                        "message": "No access rights in course context",
+                    }
+                )
+                continue
+            for activity in self.activities.get(course_id, []):
+                if activity["modname"] == "quiz":
+                    quizzes.append(self._quiz_details(course_id, activity))
+        return {"quizzes": quizzes, "warnings": warnings}
+
+    def _quiz_details(self, course_id: int, activity: dict[str, Any]) -> dict[str, Any]:
+        details = {
+            "id": activity["instance"],
+            "coursemodule": activity["cmid"],
+            "course": course_id,
+            "name": activity["name"],
+            "intro": f"<p>{activity['name']}</p>",
+            "introformat": 1,
+            "introfiles": [],
+            "timeopen": 0,
+            "timeclose": 0,
+            "grademethod": 1,
+            "section": 1,
+            "visible": 1,
+            "groupmode": 0,
+            "groupingid": 0,
+            "timelimit": 0,
+            "attempts": 0,
+            "sumgrades": 10.0,
+            "grade": activity["grademax"],
+            "hasquestions": 1,
+            "shuffleanswers": 1,
+            "timecreated": 1733011200,
+            "timemodified": 1736899200,
+            "password": "",
+            "subnet": "",
+        }
+        details.update(copy.deepcopy(self.quiz_options.get(activity["cmid"], {})))
+        return details
 
     def _course_and_user(self, args: dict[str, Any]) -> tuple[int, int]:
         course_id = _int(args.get("courseid"), "courseid")

@@ -191,8 +191,13 @@ class CanvasApi:
         path: str,
         params: Mapping[str, Any] | None = None,
         url: str | None = None,
+        *,
+        items_path: str | None = None,
     ) -> Iterator[ListPage]:
         """Yield the pages of a listing from ``url`` (None: the first page).
+
+        ``items_path`` names the key holding the list when Canvas wraps it
+        (quiz submissions come as ``{"quiz_submissions": [...]}``).
 
         Each next page is the ``Link`` header's ``rel="next"`` URL exactly as
         Canvas gave it. A followed link that answers 404 (its page went away
@@ -213,6 +218,7 @@ class CanvasApi:
                     params=params,
                     pagination=LinkHeaderPagination(),
                     cursor=cursor,
+                    items_path=items_path,
                 )
                 for fetched in pages:
                     next_url = (

@@ -28,6 +28,7 @@ from integrations.providers.canvas.client import (
     CanvasThrottle,
     map_canvas_error,
 )
+from integrations.providers.canvas.quizzes import quiz_streams
 from integrations.providers.canvas.sync import (
     ENROLLMENT_TYPES,
     MODULE_PROGRESS_MODES,
@@ -138,6 +139,14 @@ SETTINGS_SCHEMA = (
         "(the submissions stream), which emits assignment.submitted.",
     ),
     SettingField(
+        "sync_quizzes",
+        type="bool",
+        default=False,
+        help="Also sync each course's classic quizzes and learners' results "
+        "(streams quizzes and quiz_results): one more listing per course and "
+        "one per quiz; the token needs to view all grades.",
+    ),
+    SettingField(
         "rate_limit_refill",
         type="float",
         default=DEFAULT_REFILL,
@@ -191,6 +200,7 @@ def parse_settings(values: Any) -> tuple[CanvasConfig | None, list[str]]:
         rate_limit_refill=float(cleaned["rate_limit_refill"]),
         concurrency=cleaned["concurrency"],
         sync_submissions=cleaned["sync_submissions"],
+        sync_quizzes=cleaned["sync_quizzes"],
     )
     return config, []
 
@@ -233,8 +243,13 @@ class CanvasProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[CanvasStream]:
-        """Return courses, assignments, enrollments, progress (and submissions)."""
-        return build_streams(self.config(integration))
+        """Return courses, assignments, enrollments and progress, in that order.
+
+        With ``sync_submissions``, submissions follow them; with
+        ``sync_quizzes``, quizzes and quiz_results.
+        """
+        config = self.config(integration)
+        return [*build_streams(config), *quiz_streams(config)]
 
     def access_token(self, integration: Integration) -> str:
         """Return the token requests are made with: the ``access_token`` credential.

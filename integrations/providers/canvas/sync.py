@@ -121,6 +121,8 @@ class CanvasConfig:
     rate_limit_refill: float = 10.0
     concurrency: int = 4
     sync_submissions: bool = False
+    #: The opt-in quizzes and quiz_results streams (canvas/quizzes.py).
+    sync_quizzes: bool = False
 
     def scoped(self, params: dict[str, Any]) -> dict[str, Any]:
         """Add ``user_id=self`` to an enrollment listing when only the own count.

@@ -22,6 +22,7 @@ from integrations.providers.base import (
 from integrations.providers.moodle import writeback
 from integrations.providers.moodle.client import map_moodle_error
 from integrations.providers.moodle.health import check_site_health
+from integrations.providers.moodle.quizzes import quiz_streams
 from integrations.providers.moodle.sync import (
     DEFAULT_ROLE_MAP,
     MoodleConfig,
@@ -94,6 +95,14 @@ SETTINGS_SCHEMA = (
         default=True,
         help="Also mark that activity complete when the portal progress is completed.",
     ),
+    SettingField(
+        "sync_quizzes",
+        type="bool",
+        default=False,
+        help="Also sync each course's quizzes and learners' quiz grades (streams "
+        "quizzes and quiz_results); the service needs "
+        "mod_quiz_get_quizzes_by_courses.",
+    ),
 )
 
 
@@ -135,6 +144,7 @@ def parse_settings(values: Any) -> tuple[MoodleConfig | None, list[str]]:
         write_back_grade_item=(cleaned.get("write_back_grade_item") or "").strip(),
         write_back_completion=cleaned["write_back_completion"],
         sync_submissions=cleaned["sync_submissions"],
+        sync_quizzes=cleaned["sync_quizzes"],
     )
     return config, []
 
@@ -185,8 +195,13 @@ class MoodleProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[Stream]:
-        """Return courses, enrollments, progress (and assignments, submissions)."""
-        return build_streams(self.config(integration))
+        """Return courses, enrollments and progress, in that order.
+
+        With ``sync_submissions``, assignments and submissions follow them;
+        with ``sync_quizzes``, quizzes and quiz_results.
+        """
+        config = self.config(integration)
+        return [*build_streams(config), *quiz_streams(config)]
 
     def auth_for(self, integration: Integration) -> None:
         """Return None: the token travels in each call's POST body, not the URL."""

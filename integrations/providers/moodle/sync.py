@@ -94,6 +94,8 @@ class MoodleConfig:
     write_back_grade_item: str = ""
     write_back_completion: bool = True
     sync_submissions: bool = False
+    #: The opt-in quizzes and quiz_results streams (moodle/quizzes.py).
+    sync_quizzes: bool = False
 
 
 class ItemError(Exception):

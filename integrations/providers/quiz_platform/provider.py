@@ -24,6 +24,7 @@ from integrations.providers.base import (
     config_of,
     refuse_bad_settings,
 )
+from integrations.providers.quiz_platform.sync import PlatformResultsStream
 from integrations.providers.rest.health import check_endpoint_health
 from integrations.providers.rest.provider import (
     HEADER_NAME,
@@ -175,12 +176,12 @@ class QuizPlatformProvider(Provider):
         return config_of(integration, parse_settings)
 
     def streams(self, integration: Integration) -> list[Stream]:
-        """Return no engine streams: results sync through portal.assessment.
+        """Return ``quiz_results``: the results of the quizzes published here.
 
-        Quiz results belong to portal quizzes, not to the integration's own
-        records, so portal/assessment/results.py stores them (docs/assessment.md).
+        The results belong to portal quizzes; portal.assessment stores them
+        (docs/assessment.md), the engine gives them runs and a schedule.
         """
-        return []
+        return [PlatformResultsStream(self.config(integration))]
 
     def auth_for(self, integration: Integration) -> http_auth.HttpAuth:
         """Return the bearer token or API key header from the token credential."""
