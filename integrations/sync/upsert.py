@@ -24,6 +24,7 @@ from django.utils import timezone
 from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
+from portal.achievements.awarding import on_progress_stored
 from portal.events.domain import (
     course_completed_event,
     courses_completed,
@@ -376,6 +377,8 @@ def store_page(
         model.objects.bulk_update(to_update, sorted(update_fields))
     if completions:
         courses_completed([event() for event in completions])
+    if record_type == "progress" and (to_create or to_update):
+        on_progress_stored(integration, [*to_create, *to_update])
     if unchanged_pks:
         model.objects.filter(pk__in=unchanged_pks).update(seen_in_pass=pass_number)
     result.created = len(to_create)
