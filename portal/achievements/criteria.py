@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Value,
+)
 
 from portal.achievements.models import Achievement, Criterion
 from portal.assessment.models import QuizResult
@@ -231,29 +239,18 @@ def existing_facts(achievement: Achievement, skip: Iterable[int]) -> Iterator[Fa
         progress = progress.filter(_COMPLETE)
     else:
         progress = progress.filter(_COMPLETE | Q(percent__gte=achievement.min_percent))
-    rows = progress.order_by("learner_id", "id").values_list(
+    rows = progress.order_by("learner_id", "id").values(
         "id", "learner_id", "course_id", "integration__name", "percent", "completed_at"
     )
-    seen: set[int] = set()
-    for (
-        pk,
-        learner_id,
-        course_id,
-        integration,
-        percent,
-        completed_at,
-    ) in rows.iterator():
-        if learner_id in seen:
-            continue
-        seen.add(learner_id)
+    for row in _first_per_learner(rows):
         yield Fact(
-            learner_id=learner_id,
+            learner_id=row["learner_id"],
             source="retroactive",
-            source_record=f"progress:{pk}",
-            course_id=course_id,
-            integration=integration,
-            percent=percent,
-            completed=is_complete(percent, completed_at),
+            source_record=f"progress:{row['id']}",
+            course_id=row["course_id"],
+            integration=row["integration__name"],
+            percent=row["percent"],
+            completed=is_complete(row["percent"], row["completed_at"]),
         )
 
 
@@ -272,7 +269,7 @@ def _quiz_facts(achievement: Achievement, skip: Iterable[int]) -> Iterator[Fact]
     )
     if achievement.quiz_id is not None:
         results = results.filter(quiz_id=achievement.quiz_id)
-    rows = results.order_by("learner_id", "submitted_at", "id").values_list(
+    rows = results.order_by("learner_id", "submitted_at", "id").values(
         "id",
         "learner_id",
         "quiz_id",
@@ -281,17 +278,22 @@ def _quiz_facts(achievement: Achievement, skip: Iterable[int]) -> Iterator[Fact]
         "score",
         "max_score",
     )
-    seen: set[int] = set()
-    for pk, learner_id, quiz_id, course_id, integration, score, top in rows.iterator():
-        if learner_id in seen:
-            continue
-        seen.add(learner_id)
+    for row in _first_per_learner(rows):
         yield Fact(
-            learner_id=learner_id,
+            learner_id=row["learner_id"],
             source="retroactive",
-            source_record=f"quiz_result:{pk}",
-            course_id=course_id,
-            integration=integration,
-            quiz_id=quiz_id,
-            score_percent=Decimal(score) * _HUNDRED / Decimal(top),
+            source_record=f"quiz_result:{row['id']}",
+            course_id=row["quiz__course_id"],
+            integration=row["integration__name"],
+            quiz_id=row["quiz_id"],
+            score_percent=row["score"] * _HUNDRED / row["max_score"],
         )
+
+
+def _first_per_learner(rows: QuerySet) -> Iterator[dict[str, Any]]:
+    """Yield the first row of each learner from rows ordered by learner."""
+    previous = None
+    for row in rows.iterator():
+        if row["learner_id"] != previous:
+            previous = row["learner_id"]
+            yield row

@@ -28,7 +28,8 @@ def make_achievement(slug: str, criterion: str, **values: Any) -> Achievement:
 
 def first_course(**values: Any) -> Achievement:
     """Create "completed a course" (any course unless ``course`` is given)."""
-    return make_achievement("first-course", Criterion.COURSE_COMPLETED, **values)
+    slug = values.pop("slug", "first-course")
+    return make_achievement(slug, Criterion.COURSE_COMPLETED, **values)
 
 
 def make_learner(name: str):
