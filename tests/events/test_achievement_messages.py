@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.db import transaction
 
@@ -24,11 +26,16 @@ from tests.fakes.slack import blocks_valid
 
 pytestmark = pytest.mark.django_db
 
-#: The template docs/achievements.md suggests.
-TEMPLATE = (
-    "{{ achievement_name }}: learner {{ learner_id }} earned it"
-    "{% if course_id %} in course {{ course_id }}{% endif %}."
-)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "achievements.md"
+
+
+def documented_template() -> str:
+    """Return the example template of docs/achievements.md, so both agree."""
+    text = DOC.read_text().split("### Messages in Discord and Slack", 1)[1]
+    return text.split("```\n", 2)[1].strip()
+
+
+TEMPLATE = documented_template()
 
 
 def earn(name: str = "First course") -> Progress:
