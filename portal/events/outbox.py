@@ -1,4 +1,9 @@
-"""Record domain events in the same transaction as the change."""
+"""Record domain events in the same transaction as the change.
+
+Apps that act on events as they are written (achievements) register a
+listener with :func:`listen`; :func:`emit` and :func:`emit_all` call it in
+the writer's transaction, so its writes share the change's fate.
+"""
 
 from __future__ import annotations
 
