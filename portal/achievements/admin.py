@@ -74,7 +74,11 @@ class AchievementAdmin(admin.ModelAdmin):
 
 @admin.register(EarnedAchievement)
 class EarnedAchievementAdmin(admin.ModelAdmin):
-    """Achievements learners earned: read-only, as the portal awarded them."""
+    """Achievements learners earned, as the portal awarded them.
+
+    Read-only; deleting one revokes it, and the learner earns it again on
+    meeting the criterion again or at the next retroactive award.
+    """
 
     list_display = ["achievement", "learner", "earned_at", "course", "source"]
     list_filter = ["achievement", "source"]
@@ -88,8 +92,4 @@ class EarnedAchievementAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         """Refuse changes: an award records what happened."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        """Refuse deleting: a deleted award would be given again on re-evaluation."""
         return False

@@ -103,7 +103,7 @@ class EarnedAchievement(models.Model):
     """
 
     achievement = models.ForeignKey(
-        Achievement, on_delete=models.PROTECT, related_name="earned"
+        Achievement, on_delete=models.CASCADE, related_name="earned"
     )
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="achievements"

@@ -114,4 +114,18 @@ def test_earned_achievements_are_listed_read_only(admin_client, biology):
     assert detail.status_code == 200
     assert 'name="_save"' not in detail.content.decode()
     assert admin_client.get(f"{EARNED}add/").status_code == 403
-    assert admin_client.post(f"{EARNED}{earned.pk}/delete/").status_code == 403
+    assert admin_client.post(f"{EARNED}{earned.pk}/change/", {}).status_code == 403
+
+
+def test_deleting_an_award_revokes_it_until_it_is_earned_again(admin_client, biology):
+    achievement = first_course()
+    make_progress(biology, make_learner("ada"), "100")
+    award = {"action": "award_retroactively", "_selected_action": [achievement.pk]}
+    admin_client.post(ACHIEVEMENTS, award)
+    earned = EarnedAchievement.objects.get()
+
+    admin_client.post(f"{EARNED}{earned.pk}/delete/", {"post": "yes"})
+    assert not EarnedAchievement.objects.exists()
+    admin_client.post(ACHIEVEMENTS, award)
+
+    assert EarnedAchievement.objects.count() == 1

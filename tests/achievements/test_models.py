@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from portal.achievements.awarding import award_existing
 from portal.achievements.criteria import describe
 from portal.achievements.models import Achievement, Criterion
+from tests.achievements.helpers import first_course, make_learner, make_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +84,16 @@ def test_valid_criteria_pass_and_read_as_sentences(biology):
         achievement = Achievement(name="A", slug="a", **values)
         achievement.full_clean()
         assert describe(achievement).startswith(sentence)
+
+
+def test_deleting_an_integration_takes_its_courses_achievements_along(lms, biology):
+    about_biology = first_course(course=biology)
+    anywhere = first_course(slug="any")
+    make_progress(biology, make_learner("ada"), "100")
+    award_existing(about_biology)
+    award_existing(anywhere)
+
+    lms.delete()
+
+    assert list(Achievement.objects.all()) == [anywhere]
+    assert anywhere.earned.get().course is None
