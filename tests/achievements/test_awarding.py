@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from integrations.sync.upsert import store_page
 from portal.achievements.awarding import _write, award
 from portal.achievements.criteria import Fact
-from portal.achievements.models import Criterion, EarnedAchievement
+from portal.achievements.models import Achievement, Criterion, EarnedAchievement
 from portal.events.domain import course_completed
 from portal.events.outbox import emit
 from portal.learning.models import Progress
@@ -218,3 +218,24 @@ def test_facts_meeting_nothing_cost_one_query(biology, ada, django_assert_num_qu
 
     with django_assert_num_queries(1):
         assert award([fact], {Criterion.PROGRESS_PERCENT}) == []
+
+
+def test_the_raw_query_of_enabled_achievements_matches_the_model(biology):
+    from portal.achievements.awarding import ENABLED_SQL, enabled_achievements
+
+    on = make_achievement(
+        "on", Criterion.PROGRESS_PERCENT, min_percent=Decimal("12.5"), course=biology
+    )
+    first_course(enabled=False)
+
+    [found] = enabled_achievements({Criterion.PROGRESS_PERCENT})
+
+    assert f"FROM {Achievement._meta.db_table} " in ENABLED_SQL
+    assert (found.pk, found.slug, found.name, found.course_id) == (
+        on.pk,
+        "on",
+        "On",
+        biology.pk,
+    )
+    assert found.min_percent == Decimal("12.5")
+    assert enabled_achievements({Criterion.QUIZ_SCORE}) == []
