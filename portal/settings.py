@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "portal.events",
     "portal.exports",
     "portal.assessment",
+    "portal.achievements",
     "portal.api",
 ]
 

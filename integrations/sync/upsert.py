@@ -24,6 +24,7 @@ from django.utils import timezone
 from integrations.models import Integration
 from integrations.records import Record
 from integrations.sync.identity import resolve_learners
+from portal.achievements.awarding import on_progress_stored
 from portal.events.domain import (
     assignment_submitted_event,
     assignments_submitted,
@@ -467,6 +468,8 @@ def store_page(
         courses_completed([event() for event in completions])
     if handed_in:
         assignments_submitted([event() for event in handed_in])
+    if record_type == "progress" and (to_create or to_update):
+        on_progress_stored(integration, [*to_create, *to_update])
     if unchanged_pks:
         model.objects.filter(pk__in=unchanged_pks).update(seen_in_pass=pass_number)
     result.created = len(to_create)

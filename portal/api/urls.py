@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from portal.achievements import api as achievements_api
 from portal.api import issue_reports, views
 from portal.api.exceptions import not_found_view
 from portal.api.submissions import SubmissionViewSet
@@ -27,6 +28,14 @@ router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("quizzes", assessment_api.QuizViewSet, basename="quiz")
 router.register(
     "quiz-results", assessment_api.QuizResultViewSet, basename="quiz-result"
+)
+router.register(
+    "achievements", achievements_api.AchievementViewSet, basename="achievement"
+)
+router.register(
+    "earned-achievements",
+    achievements_api.EarnedAchievementViewSet,
+    basename="earned-achievement",
 )
 
 urlpatterns = [

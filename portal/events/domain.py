@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.redaction import redact_text
 from portal.events.models import Event
-from portal.events.outbox import emit
+from portal.events.outbox import emit, emit_all
 
 if TYPE_CHECKING:
     from integrations.models import Integration, SyncRun
@@ -77,8 +77,7 @@ def course_completed(progress: Progress, integration_name: str, source: str) -> 
 
 def courses_completed(events: list[Event]) -> None:
     """Write several ``course.completed`` events in one query (a synced page)."""
-    if events:
-        Event.objects.bulk_create(events)
+    emit_all(events)
 
 
 def assignment_submitted_event(

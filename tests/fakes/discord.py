@@ -11,6 +11,11 @@ Limits" (and the answers several client libraries' tests record):
   Body", "errors": {"embeds": {"0": {"description": {"_errors": [...]}}}}}``.
   ``?wait=true`` answers 200 and the saved message (with an ``id``);
   without it, 204 and no body.
+- An embed's ``color`` must be an integer (Discord documents ``color`` as
+  an integer; a string is refused with ``NUMBER_TYPE_COERCE`` "Value ... is
+  not int.", as reported in sapphiredev/utilities#542). That it must lie
+  in 0..0xFFFFFF (RGB) is assumed, with an assumed ``NUMBER_TYPE_MAX``
+  code: the docs state no range.
 - ``GET /api/webhooks/{id}/{token}``: the webhook object (no message
   posted), the call the provider's health check makes.
 - A wrong token: 401 ``{"message": "Invalid Webhook Token", "code":
@@ -43,6 +48,7 @@ LIMITS = {"title": 256, "description": 4096}
 MAX_FOOTER = 2048
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
+MAX_COLOR = 0xFFFFFF
 
 
 class DiscordFake(FakeServer):
@@ -149,10 +155,26 @@ def form_errors(body: Any) -> dict[str, Any]:
             total += len(value)
             if len(value) > limit:
                 errors.setdefault(str(index), {})[name] = _too_long(limit)
+        color_error = _color_error(embed)
+        if color_error:
+            errors.setdefault(str(index), {})["color"] = color_error
     if errors:
         return {"embeds": errors}
     if total > MAX_TOTAL:
         return {"embeds": _too_long(MAX_TOTAL)}
+    return {}
+
+
+def _color_error(embed: dict[str, Any]) -> dict[str, Any]:
+    if "color" not in embed:
+        return {}
+    color = embed["color"]
+    if isinstance(color, bool) or not isinstance(color, int):
+        message = f'Value "{color}" is not int.'
+        return {"_errors": [{"code": "NUMBER_TYPE_COERCE", "message": message}]}
+    if not 0 <= color <= MAX_COLOR:
+        message = f"int value should be less than or equal to {MAX_COLOR}."
+        return {"_errors": [{"code": "NUMBER_TYPE_MAX", "message": message}]}
     return {}
 
 

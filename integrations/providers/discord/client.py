@@ -43,6 +43,26 @@ INVALID_WEBHOOK_TOKEN = 50027
 INVALID_FORM_BODY = 50035
 
 
+#: Embed colours (``0xRRGGBB``, sent as the integer Discord documents).
+ACHIEVEMENT_GOLD = 0xF1C40F
+
+
+def embed_title(message: SinkMessage) -> str:
+    """Return an embed's title: what happened, in words where the kind has some."""
+    if message.kind == "achievement.earned":
+        name = str(message.payload.get("achievement_name") or "").strip()
+        if name:
+            return f"Achievement earned: {name}"
+    return f"{message.kind} {message.subject}".strip()
+
+
+def embed_color(message: SinkMessage) -> int | None:
+    """Return the colour of an event kind's embed; None keeps Discord's default."""
+    if message.kind == "achievement.earned":
+        return ACHIEVEMENT_GOLD
+    return None
+
+
 def build_embeds(messages: Sequence[SinkMessage]) -> list[dict[str, Any]]:
     """Return one embed per message, cut to fit Discord's embed limits."""
     if len(messages) > MAX_EMBEDS:
@@ -50,15 +70,16 @@ def build_embeds(messages: Sequence[SinkMessage]) -> list[dict[str, Any]]:
 
     embeds = []
     for message in messages:
-        title = f"{message.kind} {message.subject}".strip()
-        embeds.append(
-            {
-                "title": truncate(title, MAX_TITLE),
-                "description": message.text,
-                "footer": {"text": truncate(message.key, MAX_FOOTER)},
-                "timestamp": message.occurred_at,
-            }
-        )
+        embed: dict[str, Any] = {
+            "title": truncate(embed_title(message), MAX_TITLE),
+            "description": message.text,
+            "footer": {"text": truncate(message.key, MAX_FOOTER)},
+            "timestamp": message.occurred_at,
+        }
+        color = embed_color(message)
+        if color is not None:
+            embed["color"] = color
+        embeds.append(embed)
     _fit_descriptions(embeds)
     return embeds
 
