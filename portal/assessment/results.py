@@ -38,7 +38,7 @@ from portal.assessment.models import (
     QuizResult,
     ResultState,
 )
-from portal.events.domain import course_completed, is_complete
+from portal.events.domain import course_completed, is_complete, progress_updated
 from portal.events.outbox import emit
 from portal.learning.models import Progress
 
@@ -210,8 +210,9 @@ def record_progress(quiz: Quiz, learner_id: int) -> Progress:
 
     The percent is the share of the course's published quizzes the learner
     has a result for; it never lowers what the row already says. The row
-    is the portal-owned one (the API's), created when missing. Reaching
-    100 % emits ``course.completed`` (source ``quiz``) as other progress does.
+    is the portal-owned one (the API's), created when missing. A rise emits
+    ``progress.updated`` (source ``quiz``); reaching 100 % also emits
+    ``course.completed``, as other progress does.
     """
     course = quiz.course
     progress, _ = Progress.objects.get_or_create(
@@ -242,6 +243,9 @@ def record_progress(quiz: Quiz, learner_id: int) -> Progress:
         progress.percent = max(share, progress.percent)
         progress.deleted_at = None
         progress.save(update_fields=["percent", "deleted_at", "updated_at"])
+        # Like a learner's own report: analytics hear of it, and the LMS the
+        # course came from gets it through the write-back route.
+        progress_updated(progress, course.integration.name, ["percent"], "quiz")
         if not was_complete and is_complete(progress.percent, progress.completed_at):
             course_completed(progress, course.integration.name, "quiz")
     return progress

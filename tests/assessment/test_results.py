@@ -92,6 +92,9 @@ def test_a_new_result_updates_progress_and_emits_quiz_completed(
     assert event.payload["progress_id"] == progress.pk
     (completed,) = Event.objects.filter(kind="course.completed")
     assert completed.payload["source"] == "quiz"
+    (updated,) = Event.objects.filter(kind="progress.updated")
+    assert (updated.payload["source"], updated.payload["percent"]) == ("quiz", "100.00")
+    assert updated.id < completed.id
 
 
 def test_a_sync_that_fails_mid_way_resumes_after_the_stored_page(

@@ -158,8 +158,9 @@ def push_due(integration: Integration, owner: str = "worker-1") -> int:
     return deliver_due(integration, owner)
 
 
-def test_a_progress_event_is_routed_to_its_lms_without_a_rule(progress):
-    change_percent(progress, "55")
+@pytest.mark.parametrize("source", ["api", "quiz"])
+def test_a_progress_event_is_routed_to_its_lms_without_a_rule(progress, source):
+    change_percent(progress, "55", source=source)
 
     dispatch_events()
 
