@@ -99,10 +99,10 @@ class SmtpFake:
             elif verb in {"MAIL", "RCPT", "DATA"} and not session.authenticated:
                 reply("530 5.7.0 Authentication required")
             elif verb == "MAIL":
-                session.sender, session.recipients = argument, []
+                session.sender, session.recipients = _address(argument), []
                 reply("250 2.1.0 OK")
             elif verb == "RCPT":
-                session.recipients.append(argument)
+                session.recipients.append(_address(argument))
                 reply("250 2.1.5 OK")
             elif verb == "DATA":
                 reply("354 End data with <CR><LF>.<CR><LF>")
@@ -142,3 +142,9 @@ class SmtpFake:
                 "data": "\n".join(lines),
             }
         )
+
+
+def _address(argument: str) -> str:
+    """Return the path of ``FROM:<a@b> SIZE=1`` or ``TO:<a@b>``: ``a@b``."""
+    _, _, rest = argument.partition(":")
+    return rest.strip().split(" ", 1)[0].strip("<>")
