@@ -32,6 +32,9 @@ from portal.events import domain as domain_events
 
 logger = logging.getLogger(__name__)
 
+#: How every health report of refused credentials begins.
+AUTH_FAILED = "Authentication failed"
+
 #: Why a complete preview that fetched nothing would delete nothing.
 EMPTY_SOURCE_NOTE = (
     "The source returned no records, so a sync would mark nothing deleted."
@@ -85,13 +88,13 @@ def _probe(integration: Integration) -> HealthReport:
     try:
         provider = get_provider(integration.provider)
         client = provider.build_client(integration)
-        return provider.check_health(integration, client)
+        return _name_auth_failure(provider.check_health(integration, client))
     except UnknownProvider as error:
         return HealthReport(HealthStatus.UNHEALTHY, error=str(error))
     except errors.AuthenticationFailed as error:
         return HealthReport(
             HealthStatus.UNHEALTHY,
-            error=f"Authentication failed: check the credentials. {error}",
+            error=f"{AUTH_FAILED}: check the credentials. {error}",
             details={"code": error.code},
         )
     except errors.IntegrationError as error:
@@ -107,6 +110,19 @@ def _probe(integration: Integration) -> HealthReport:
         return HealthReport(
             HealthStatus.UNHEALTHY, error=f"Internal error: {type(error).__name__}"
         )
+
+
+def _name_auth_failure(report: HealthReport) -> HealthReport:
+    """Lead a provider's report of refused credentials with the same words.
+
+    Providers that catch the error themselves write their own sentence of
+    what to fix; the admin still reads "Authentication failed" in it, as in
+    the reports of the errors this function's caller catches.
+    """
+    refused = (report.details or {}).get("code") == errors.AuthenticationFailed.code
+    if refused and AUTH_FAILED.lower() not in report.error.lower():
+        report.error = f"{AUTH_FAILED}: {report.error}"
+    return report
 
 
 @dataclass

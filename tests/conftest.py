@@ -83,3 +83,33 @@ def loopback_http(settings):
     forget_clients()
     yield settings
     forget_clients()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Run moto's S3 (and IAM) server on loopback once for the session.
+
+    moto runs in server mode inside the test process (``ThreadedMotoServer``)
+    on 127.0.0.1 and a free port: boto3 talks real HTTP to it with real
+    SigV4 signatures.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # moto's werkzeug logs every request line, presigned query strings too.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_url(moto_server, loopback_http) -> str:
+    """Return moto's URL with its state reset and integrations allowed to reach it."""
+    import requests
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    return moto_server

@@ -273,3 +273,55 @@ def test_preview_counts_a_row_gone_from_the_source_as_the_sync_deletes_it(
 
     assert (preview.fetched, preview.would_delete) == (1, gone - 1)
     assert _sync_deletions(synced_school, "courses") == preview.would_delete
+
+
+class RefusingProvider(Provider):
+    """A provider used only here: its own check reports refused credentials."""
+
+    slug = "refusing"
+    title = "Refusing"
+    requires_base_url = False
+    error = ""
+
+    def streams(self, integration: Integration) -> list[Stream]:
+        """Return no streams."""
+        return []
+
+    def build_client(self, integration: Integration) -> None:
+        """Return no client: the check makes no call."""
+        return None
+
+    def check_health(self, integration: Integration, client: Any) -> HealthReport:
+        """Report what a provider that catches its own auth error reports."""
+        return HealthReport(
+            "unhealthy", error=self.error, details={"code": "authentication_failed"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("reported", "stored"),
+    [
+        (
+            "The service refused the key: replace api_key",
+            "Authentication failed: The service refused the key: replace api_key",
+        ),
+        (
+            "authentication failed: check the token",
+            "authentication failed: check the token",
+        ),
+    ],
+)
+def test_a_report_of_refused_credentials_always_says_authentication_failed(
+    reported, stored
+):
+    registry.register(RefusingProvider)
+    try:
+        registry.get_provider("refusing").error = reported
+        integration = Integration.objects.create(name="vault", provider="refusing")
+
+        result = health.check_health(integration)
+    finally:
+        registry._providers.pop(RefusingProvider.slug, None)
+
+    assert (result.status, result.error) == ("unhealthy", stored)
+    assert result.details["code"] == "authentication_failed"

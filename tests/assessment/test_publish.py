@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-import yaml
 from django.core.exceptions import ValidationError
 
 from integrations import errors
 from portal.assessment.models import PublishState, Quiz
 from portal.assessment.publish import publish_quiz
+from tests.provider_docs import documented_example
 
 
 def test_publishing_posts_the_quiz_with_an_idempotency_key(fake, platform, quiz):
@@ -140,11 +137,7 @@ def test_health_reads_the_quizzes_path_and_names_a_refused_token(fake, platform)
 def test_the_documented_example_settings_are_valid():
     from integrations.registry import get_provider
 
-    doc = (
-        Path(__file__).resolve().parents[2] / "docs" / "providers" / "quiz_platform.md"
-    )
-    block = re.search(r"```yaml\n(.*?)```", doc.read_text(), re.DOTALL).group(1)
-    [example] = yaml.safe_load(block)["integrations"]
+    example = documented_example("quiz_platform")
 
     # Raises, naming the setting at fault, if the doc drifts from the schema.
     get_provider("quiz_platform").validate_settings(example["settings"])

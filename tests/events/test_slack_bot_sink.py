@@ -244,13 +244,10 @@ def test_the_command_refuses_a_sink_of_another_provider(slack_api):
 
 
 def test_the_docs_bot_example_applies_and_posts(slack_api):
-    import re
-    from pathlib import Path
-
     from integrations.declarative import apply_document, parse_document
+    from tests.provider_docs import doc_page, yaml_blocks
 
-    doc = Path(__file__).resolve().parents[2] / "docs" / "providers" / "slack.md"
-    blocks = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.DOTALL)
+    blocks = yaml_blocks(doc_page("slack"))
     [text] = [block for block in blocks if "provider: slack\n" in block]
     text = text.replace(
         "      channel: C0123ABCD",

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 
-from integrations.errors import ConfigurationError
+from integrations.errors import AuthenticationFailed, ConfigurationError
 from integrations.providers.base import (
     AuthKind,
     DeliveryResult,
@@ -164,6 +164,7 @@ class EmailProvider(Provider):
                 status="unhealthy",
                 error="The mail server refused the portal's login: check "
                 "EMAIL_HOST_USER and EMAIL_HOST_PASSWORD",
+                details={"code": AuthenticationFailed.code},
             )
         except OSError as error:
             return HealthReport(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -12,17 +9,11 @@ from integrations.declarative import apply_document, parse_document
 from integrations.models import Integration, SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Repository
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "github.md"
-
-
-def doc_block() -> str:
-    """Return the doc's first YAML block."""
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
+from tests.provider_docs import doc_block
 
 
 def test_doc_example_keeps_the_token_out_of_the_file():
-    example = yaml.safe_load(doc_block())["integrations"][0]
+    example = yaml.safe_load(doc_block("github"))["integrations"][0]
 
     assert example["provider"] == "github"
     assert example["credentials"] == {"access_token": "${GITHUB_TOKEN}"}
@@ -33,7 +24,7 @@ def test_doc_example_applies_and_syncs_against_the_fake(github, octocat, token):
     github.add_org(9, "school", members=[octocat])
     github.add_org_repo("school", "syllabus", readme="Week 1")
     github.add_org_repo("school", "grades", private=True)
-    text = doc_block().replace("https://api.github.com", github.api_url)
+    text = doc_block("github").replace("https://api.github.com", github.api_url)
 
     plan = apply_document(
         parse_document(text, format="yaml"), environ={"GITHUB_TOKEN": token}

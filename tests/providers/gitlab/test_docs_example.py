@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -12,18 +9,13 @@ from integrations.declarative import apply_document, parse_document
 from integrations.models import Integration, SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Repository, RepositoryFile
+from tests.provider_docs import doc_block
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "gitlab.md"
 EXAMPLE_API = "https://gitlab.example.edu/gitlab/api/v4"
 
 
-def doc_block() -> str:
-    """Return the doc's first YAML block."""
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
-
-
 def test_doc_example_keeps_the_token_out_of_the_file():
-    example = yaml.safe_load(doc_block())["integrations"][0]
+    example = yaml.safe_load(doc_block("gitlab"))["integrations"][0]
 
     assert example["provider"] == "gitlab"
     assert example["base_url"] == EXAMPLE_API
@@ -33,7 +25,7 @@ def test_doc_example_keeps_the_token_out_of_the_file():
 @pytest.mark.django_db(transaction=True)
 def test_doc_example_applies_and_syncs_against_the_fake(gitlab, ada, token):
     gitlab.add_project(ada, "week-1", namespace="school/python", files=["a.py"])
-    text = doc_block().replace(EXAMPLE_API, gitlab.api_url)
+    text = doc_block("gitlab").replace(EXAMPLE_API, gitlab.api_url)
 
     plan = apply_document(
         parse_document(text, format="yaml"), environ={"GITLAB_TOKEN": token}

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import yaml
-
 from integrations.models import Credential, Integration
 from integrations.providers.rest.provider import RestProvider
 from tests.fakes.json_api import JsonApiFake, demo_collections
+from tests.provider_docs import documented_example
 from tests.providers.rest.helpers import DEMO_TOKEN, read_pages
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "rest.md"
-
-
-def doc_example() -> dict:
-    """Return the first integration of the doc's first YAML block."""
-    block = re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
-    return yaml.safe_load(block)["integrations"][0]
 
 
 def test_doc_example_keeps_secrets_out_of_the_file():
-    example = doc_example()
+    example = documented_example("rest")
 
     assert example["provider"] == "rest"
     assert example["credentials"] == {"token": "${REST_API_TOKEN}"}
 
 
 def test_doc_example_settings_are_valid():
-    RestProvider().validate_settings(doc_example()["settings"])
+    RestProvider().validate_settings(documented_example("rest")["settings"])
 
 
 def test_doc_example_syncs_the_demo_data_without_failures(db):
-    example = doc_example()
+    example = documented_example("rest")
     demo = demo_collections()
     with JsonApiFake(collections=demo, token=DEMO_TOKEN, page_size=2) as fake:
         integration = Integration.objects.create(

@@ -1,23 +1,22 @@
-"""Fixtures of the S3 tests: moto's server on loopback, an S3 integration, data.
+"""Fixtures of the S3 tests: an S3 integration on moto, and data to export.
 
-moto runs in server mode inside the test process (``ThreadedMotoServer``)
-on 127.0.0.1 and a free port: boto3 talks real HTTP to it with real SigV4
-signatures. Its state is reset before every test (``POST /moto-api/reset``).
+moto's server itself (``moto_server``, ``moto_url``) is in tests/conftest.py,
+shared with the contract test every provider passes.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import boto3
 import pytest
-import requests
 from botocore.config import Config
 from django.contrib.auth import get_user_model
-from moto.server import ThreadedMotoServer
+from moto import settings as moto_settings
 
 from integrations.models import Credential, Integration
 from portal.learning.models import Course, Enrollment, Progress
@@ -27,24 +26,6 @@ ACCESS_KEY = "AKIAPORTALTEST000001"
 SECRET_KEY = leakcheck.secret("portal/s3/secret+Key0123456789abcdefghij")
 BUCKET = "school-reports"
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    # moto's werkzeug logs every request line, presigned query strings too.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def moto_url(moto_server, loopback_http) -> str:
-    """Return moto's URL with its state reset and integrations allowed to reach it."""
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
-    return moto_server
 
 
 def s3_admin_client(url: str, access: str = ACCESS_KEY, secret: str = SECRET_KEY):
@@ -57,6 +38,39 @@ def s3_admin_client(url: str, access: str = ACCESS_KEY, secret: str = SECRET_KEY
         aws_secret_access_key=secret,
         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
+
+
+S3_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
+
+
+@contextmanager
+def checked_signatures(url: str) -> Iterator[tuple[str, str]]:
+    """Make moto check every signature; yield an IAM user's real key pair.
+
+    moto accepts any signature until told otherwise; with checking on, a
+    wrong secret key fails as AWS's SignatureDoesNotMatch does.
+    """
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="AKIASETUPONLY0000000",
+        aws_secret_access_key="setup-only",
+    )
+    iam.create_user(UserName="portal")
+    iam.put_user_policy(
+        UserName="portal", PolicyName="s3", PolicyDocument=json.dumps(S3_POLICY)
+    )
+    key = iam.create_access_key(UserName="portal")["AccessKey"]
+    previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    try:
+        yield key["AccessKeyId"], leakcheck.secret(key["SecretAccessKey"])
+    finally:
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
 
 
 @pytest.fixture

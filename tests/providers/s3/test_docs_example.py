@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import yaml
 from django_celery_beat.models import PeriodicTask
@@ -13,18 +10,12 @@ from integrations.declarative import apply_document, parse_document
 from integrations.health import check_health
 from integrations.models import Integration
 from portal.exports.tasks import EXPORT_TASK, export_integration
+from tests.provider_docs import doc_block
 from tests.providers.s3.conftest import ACCESS_KEY, SECRET_KEY, s3_admin_client
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "s3.md"
-
-
-def doc_block() -> str:
-    """Return the doc's first YAML block."""
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
 
 
 def test_doc_example_keeps_the_keys_out_of_the_file():
-    example = yaml.safe_load(doc_block())["integrations"][0]
+    example = yaml.safe_load(doc_block("s3"))["integrations"][0]
 
     assert example["provider"] == "s3"
     assert example["credentials"] == {
@@ -39,7 +30,7 @@ def test_doc_example_applies_and_exports_to_moto(moto_url, learning_data):
         Bucket="school-reports",
         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
     )
-    text = doc_block().replace(
+    text = doc_block("s3").replace(
         "      prefix: portal/\n",
         f"      prefix: portal/\n      endpoint_url: {moto_url}\n",
     )

@@ -6,12 +6,10 @@ import json
 from collections.abc import Iterator
 from io import StringIO
 
-import boto3
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
-from moto import settings as moto_settings
 
 from integrations import errors
 from integrations.health import check_health
@@ -20,40 +18,21 @@ from integrations.registry import get_provider
 from portal.exports.models import Export, ExportStatus
 from portal.exports.service import run_export
 from portal.exports.tasks import EXPORT_TASK, export_integration
-from tests.providers.s3.conftest import REGION, make_s3_integration, s3_admin_client
+from tests.providers.s3.conftest import (
+    checked_signatures,
+    make_s3_integration,
+    s3_admin_client,
+)
 
 pytestmark = pytest.mark.django_db
-
-S3_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-}
 
 
 @pytest.fixture
 def checked_keys(moto_url) -> Iterator[tuple[str, str]]:
     """Make moto check every signature, for an IAM user's real key pair."""
-    iam = boto3.client(
-        "iam",
-        endpoint_url=moto_url,
-        region_name=REGION,
-        aws_access_key_id="AKIASETUPONLY0000000",
-        aws_secret_access_key="setup-only",
-    )
-    iam.create_user(UserName="portal")
-    iam.put_user_policy(
-        UserName="portal", PolicyName="s3", PolicyDocument=json.dumps(S3_POLICY)
-    )
-    key = iam.create_access_key(UserName="portal")["AccessKey"]
-    s3_admin_client(moto_url, key["AccessKeyId"], key["SecretAccessKey"]).create_bucket(
-        Bucket="school-reports"
-    )
-    previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
-    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-    try:
-        yield key["AccessKeyId"], key["SecretAccessKey"]
-    finally:
-        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
+    with checked_signatures(moto_url) as (access, secret):
+        s3_admin_client(moto_url, access, secret).create_bucket(Bucket="school-reports")
+        yield access, secret
 
 
 def test_moto_accepts_the_portals_signature(moto_url, checked_keys, learning_data):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from io import StringIO
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,19 +12,13 @@ from rest_framework.test import APIClient
 
 from integrations.models import Integration, SyncStatus
 from integrations.sync.runs import run_sync_now
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "vimeo.md"
+from tests.provider_docs import doc_block
 
 pytestmark = pytest.mark.django_db
 
 
-def doc_block() -> str:
-    """Return the doc's first YAML block."""
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
-
-
 def test_doc_example_keeps_the_token_out_of_the_file():
-    example = yaml.safe_load(doc_block())["integrations"][0]
+    example = yaml.safe_load(doc_block("vimeo"))["integrations"][0]
 
     assert example["provider"] == "vimeo"
     assert example["credentials"] == {"access_token": "${VIMEO_ACCESS_TOKEN}"}
@@ -35,7 +27,7 @@ def test_doc_example_keeps_the_token_out_of_the_file():
 @pytest.fixture
 def applied(vimeo, tmp_path, monkeypatch) -> Integration:
     """Serve the doc's showcase and video, and apply the doc's file to the fake."""
-    settings = yaml.safe_load(doc_block())["integrations"][0]["settings"]
+    settings = yaml.safe_load(doc_block("vimeo"))["integrations"][0]["settings"]
     school = vimeo.add_user("School of Film")
     lessons = [vimeo.add_video(school, f"Lesson {n}")["uri"] for n in (1, 2)]
     lesson_ids = [uri.rsplit("/", 1)[-1] for uri in lessons]
@@ -46,7 +38,7 @@ def applied(vimeo, tmp_path, monkeypatch) -> Integration:
     vimeo.add_video(guest, "Guest talk", video_id=video_id, duration=3600)
     monkeypatch.setenv("VIMEO_ACCESS_TOKEN", vimeo.add_token(school))
     path = tmp_path / "integrations.yaml"
-    path.write_text(doc_block().replace("https://api.vimeo.com", vimeo.url))
+    path.write_text(doc_block("vimeo").replace("https://api.vimeo.com", vimeo.url))
 
     call_command("integrations", "apply", str(path), stdout=StringIO())
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -12,17 +9,11 @@ from integrations.declarative import apply_document, parse_document
 from integrations.models import Integration, SyncStatus
 from integrations.sync.runs import run_sync_now
 from portal.learning.models import Playlist, Video
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "providers" / "youtube.md"
-
-
-def doc_block() -> str:
-    """Return the doc's first YAML block."""
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
+from tests.provider_docs import doc_block
 
 
 def test_doc_example_keeps_the_key_out_of_the_file():
-    example = yaml.safe_load(doc_block())["integrations"][0]
+    example = yaml.safe_load(doc_block("youtube"))["integrations"][0]
 
     assert example["provider"] == "youtube"
     assert example["credentials"] == {"api_key": "${YOUTUBE_API_KEY}"}
@@ -30,14 +21,16 @@ def test_doc_example_keeps_the_key_out_of_the_file():
 
 @pytest.mark.django_db
 def test_doc_example_applies_and_syncs_against_the_fake(youtube, api_key):
-    settings = yaml.safe_load(doc_block())["integrations"][0]["settings"]
+    settings = yaml.safe_load(doc_block("youtube"))["integrations"][0]["settings"]
     channel = youtube.add_channel("School", channel_id=settings["channel_id"])
     youtube.add_playlist(channel, "Lectures")
     other = youtube.add_channel("Guest")
     [playlist_id] = settings["playlist_ids"]
     youtube.add_playlist(other, "Guest lecture", playlist_id=playlist_id)
     youtube.add_to_playlist(playlist_id, youtube.add_video(other, "Talk")["id"])
-    text = doc_block().replace("https://www.googleapis.com/youtube/v3", youtube.api_url)
+    text = doc_block("youtube").replace(
+        "https://www.googleapis.com/youtube/v3", youtube.api_url
+    )
 
     plan = apply_document(
         parse_document(text, format="yaml"), environ={"YOUTUBE_API_KEY": api_key}
