@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +30,9 @@ import yaml
 
 from integrations.models import Integration
 from integrations.registry import all_providers, get_provider
+from portal.assessment.models import Question, QuestionKind, Quiz
+from portal.assessment.publish import publish_quiz
+from portal.learning.models import Course
 from tests import leakcheck
 from tests.commands.conftest import CommandResult, run_integrations
 from tests.fakes import discord, ga4, mixpanel, slack
@@ -80,6 +84,8 @@ class Served:
     wrong_env: dict[str, str] = field(default_factory=dict)
     refuse: Callable[[], None] | None = None
     names: str = "authentication failed"
+    #: Records the streams read from the portal itself, made once applied.
+    after_apply: Callable[[Integration], None] | None = None
 
 
 #: What a case gets: the fakes' stack, the documented example (a copy, to
@@ -155,7 +161,33 @@ def serve_rest(stack: ExitStack, example: dict, request) -> Served:
 def serve_quiz_platform(stack: ExitStack, example: dict, request) -> Served:
     token = leakcheck.secret("quiz-contract-token-31f0")
     fake = stack.enter_context(QuizPlatformFake(token=token))
-    return token_served(fake.base_url, "QUIZ_PLATFORM_TOKEN", token)
+
+    def publish_a_quiz_with_a_result(integration: Integration) -> None:
+        # The results stream reads the quizzes published from the portal.
+        lms = Integration.objects.create(name="lms", provider="rest", settings={})
+        course = Course.objects.create(integration=lms, external_id="c1", title="Cells")
+        quiz = Quiz.objects.create(course=course, title="Cells")
+        Question.objects.create(
+            quiz=quiz,
+            kind=QuestionKind.TRUE_FALSE,
+            prompt="Cells divide.",
+            points=Decimal("1"),
+            correct_answer=True,
+        )
+        publish_quiz(quiz, integration)
+        fake.add_result(
+            quiz.external_id,
+            id="r1",
+            learner={"id": "u-ada", "email": "ada@example.edu"},
+            score=1,
+            max_score=1,
+            answers=[],
+            submitted_at="2026-03-01T10:00:00Z",
+        )
+
+    served = token_served(fake.base_url, "QUIZ_PLATFORM_TOKEN", token)
+    served.after_apply = publish_a_quiz_with_a_result
+    return served
 
 
 # -- media and repositories ----------------------------------------------
@@ -344,6 +376,8 @@ def applied(request, slug, tmp_path, monkeypatch, loopback_http) -> Iterator[App
 
         assert result.code == 0, result.output
         integration = Integration.objects.get(name=example["name"])
+        if served.after_apply is not None:
+            served.after_apply(integration)
         yield Applied(integration=integration, path=str(path), served=served)
 
 
