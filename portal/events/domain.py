@@ -107,9 +107,11 @@ def assignment_submitted_event(
 
 
 def assignments_submitted(events: list[Event]) -> None:
-    """Write several ``assignment.submitted`` events in one query (a synced page)."""
-    if events:
-        Event.objects.bulk_create(events)
+    """Write several ``assignment.submitted`` events in one query (a synced page).
+
+    Through :func:`emit_all`, so the outbox's listeners hear of them too.
+    """
+    emit_all(events)
 
 
 def sync_failed(

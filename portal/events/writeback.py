@@ -13,7 +13,7 @@ flags are the pipeline's (``portal/events/delivery.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -34,9 +34,10 @@ logger = logging.getLogger(__name__)
 WRITE_BACK_KIND = "progress.updated"
 #: Sources whose progress came from the LMS: writing it back would echo.
 FROM_THE_LMS = frozenset({"sync"})
-#: Failures that say nothing about one row: the batch fails as a whole.
+#: Failures that say nothing about one row: the batch stops.
 INTEGRATION_WIDE = (
     errors.AuthenticationFailed,
+    errors.PermissionDenied,
     errors.CredentialDecryptionError,
     errors.UnsafeURLError,
 )
@@ -70,7 +71,9 @@ class WriteBackTargets:
 def _write_back_integration(name: str) -> Integration | None:
     from integrations.models import Integration
 
-    integration = Integration.objects.filter(name=name, enabled=True).first()
+    # A disabled integration still gets its deliveries: they wait, and go
+    # out once it is enabled again, so no change made meanwhile is lost.
+    integration = Integration.objects.filter(name=name).first()
     if integration is None:
         return None
     try:
@@ -94,17 +97,22 @@ def write_back_delivery(event: Event, target: Integration, key: str) -> Delivery
 
 
 def deliver_write_backs(
-    provider: Provider, integration: Integration, messages: Sequence[SinkMessage]
+    provider: Provider,
+    integration: Integration,
+    messages: Sequence[SinkMessage],
+    renew: Callable[[], None] | None = None,
 ) -> DeliveryResult:
     """Push the progress of each message to the LMS; one message per row.
 
-    A failure that concerns the whole integration (refused credentials, a
-    rate limit, an outage) stops the batch: raised when nothing was pushed
-    yet, else named in ``failed`` for this row and the rest, so the rows
-    already pushed are not pushed again. The pipeline retries or parks
-    them. A failure of one row (a learner with no LMS account, a course the
-    LMS no longer has) refuses that message alone, with the reason, for an
-    admin to fix and replay.
+    A failure that concerns the whole integration (refused credentials or
+    rights, a rate limit, an outage, a crash) stops the batch: raised when
+    nothing was settled yet, else named in ``failed`` for this row and the
+    rest, so the rows already pushed are not pushed again. A row the LMS
+    refuses for good (its course is not set up for write-back, a refused
+    grade) is ``failed`` alone and the batch goes on: it is dead at once
+    and counts against the sink, so an admin hears of it. A learner with no
+    account in the LMS is ``rejected``: nothing about the sink. ``renew``
+    is called before each push to keep the batch's lease.
     """
     from portal.learning.models import Progress
 
@@ -119,6 +127,8 @@ def deliver_write_backs(
     rejected: dict[str, str] = {}
     failed: dict[str, errors.IntegrationError] = {}
     for number, (message, progress_id) in enumerate(zip(messages, ids, strict=True)):
+        if renew is not None:
+            renew()
         progress = rows.get(progress_id)
         if progress is None or progress.deleted_at is not None:
             rejected[message.key] = (
@@ -126,22 +136,40 @@ def deliver_write_backs(
                 "write back."
             )
             continue
-        try:
-            result = provider.push_progress(integration, client, progress) or {}
-        except errors.IntegrationError as error:
-            if not (error.retryable or isinstance(error, INTEGRATION_WIDE)):
-                rejected[message.key] = redact_text(str(error))
-                continue
-            if not (delivered or rejected):
-                raise
-            failed = {later.key: error for later in messages[number:]}
+        failure = _push(provider, integration, client, progress)
+        if isinstance(failure, dict):
+            _announce(integration, progress.pk, message.key, failure)
+            details[message.key] = failure
+            delivered += 1
+        elif isinstance(failure, errors.NotFound):
+            rejected[message.key] = redact_text(str(failure))
+        elif not (failure.retryable or isinstance(failure, INTEGRATION_WIDE)):
+            failed[message.key] = failure
+        elif not (delivered or rejected or failed):
+            raise failure
+        else:
+            failed.update({later.key: failure for later in messages[number:]})
             break
-        _announce(integration, progress.pk, message.key, result)
-        details[message.key] = result
-        delivered += 1
     return DeliveryResult(
         delivered=delivered, details=details, rejected=rejected, failed=failed
     )
+
+
+def _push(
+    provider: Provider, integration: Integration, client: Any, progress: Any
+) -> dict[str, Any] | errors.IntegrationError:
+    """Return what the push did, or the typed error it ended with."""
+    try:
+        return provider.push_progress(integration, client, progress) or {}
+    except errors.IntegrationError as error:
+        return error
+    except Exception as error:
+        # A bug on one row must not mark the rows already pushed as failed.
+        logger.exception(
+            "events.write_back.crashed",
+            extra={"integration": integration.name, "progress_id": progress.pk},
+        )
+        return errors.TransientError(f"Internal error: {type(error).__name__}")
 
 
 def _announce(

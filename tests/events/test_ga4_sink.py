@@ -231,3 +231,16 @@ def test_a_failed_request_mid_batch_retries_only_what_ga4_did_not_take(
     # GA4 does not deduplicate: each learner's event arrived exactly once.
     clients = [event["client_id"] for event in ga4_fake.events()]
     assert sorted(clients) == sorted([pseudonymous_id("7"), pseudonymous_id("8")])
+
+
+def test_an_outage_keeps_the_refusal_of_events_too_old_for_ga4(ga4_sink, ga4_fake):
+    make_rule(ga4_sink, "progress.*")
+    old = emit_progress(7, 10, occurred_at=timezone.now() - timedelta(hours=73))
+    fresh = emit_progress(7, 20)
+    ga4_fake.failing_calls[1] = 503
+
+    assert pump(ga4_sink) == 0
+
+    assert Delivery.objects.get(event=old).error_code == REJECTED
+    waiting = Delivery.objects.get(event=fresh)
+    assert (waiting.status, waiting.error_code) == ("failed", "transient_error")

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations import registry
-from integrations.errors import NotFound
+from integrations.errors import ConfigurationError, NotFound, PermissionDenied
 from integrations.http.factory import forget_clients
 from integrations.models import Credential, Integration
 from integrations.providers.rest.provider import RestProvider
@@ -27,7 +27,7 @@ from portal.events.delivery import (
     replay,
 )
 from portal.events.domain import progress_updated
-from portal.events.models import Delivery, DeliveryStatus, Event
+from portal.events.models import Delivery, DeliveryStatus, Event, SinkState
 from portal.events.routing import dispatch_events
 from portal.learning.models import Course, LearnerIdentity, Progress
 from tests import leakcheck
@@ -36,6 +36,13 @@ from tests.fakes.server import FakeServer, Reply
 pytestmark = pytest.mark.django_db
 
 TOKEN = leakcheck.secret("gradebook-token-0123456789")
+#: What the test provider raises for a course, by its external id: a bug in
+#: the push, a course the gradebook has no column for, missing rights.
+COURSE_FAILURES: dict[str, Exception] = {
+    "crashes": KeyError("grade"),
+    "unset": ConfigurationError("The gradebook has no portal column in this course"),
+    "forbidden": PermissionDenied("The token may not grade"),
+}
 
 
 class GradebookProvider(RestProvider):
@@ -54,6 +61,9 @@ class GradebookProvider(RestProvider):
         ).first()
         if identity is None:
             raise NotFound(f"Learner {progress.learner_id} has no gradebook account")
+        failure = COURSE_FAILURES.get(progress.course.external_id)
+        if failure is not None:
+            raise failure
         path = f"/grades/{progress.course.external_id}/{identity.remote_user_id}"
         client.request(
             "PUT", path, json={"percent": str(progress.percent)}, idempotent=True
@@ -288,13 +298,77 @@ def test_a_push_whose_worker_died_is_sent_again_after_its_lease(progress, gradeb
     assert gradebook.grades == {"/grades/c1/77": {"percent": "20.00"}}
 
 
-def test_a_disabled_lms_gets_no_write_back(progress):
+def test_a_change_while_the_lms_is_disabled_waits_for_it(progress, gradebook):
     Integration.objects.filter(pk=progress.integration_id).update(enabled=False)
     change_percent(progress, "30")
+    progress.integration.refresh_from_db()
 
-    dispatch_events()
+    assert push_due(progress.integration) == 0
+    assert [d.status for d in write_backs()] == [DeliveryStatus.PENDING]
 
-    assert write_backs() == []
+    Integration.objects.filter(pk=progress.integration_id).update(enabled=True)
+    progress.integration.refresh_from_db()
+    assert push_due(progress.integration) == 1
+    assert gradebook.grades == {"/grades/c1/77": {"percent": "30.00"}}
+
+
+def progress_in(progress: Progress, course_id: str) -> Progress:
+    """Return the same learner's progress in another course of the gradebook."""
+    course = Course.objects.create(
+        integration=progress.integration,
+        external_id=course_id,
+        title=course_id,
+        content_hash="x",
+    )
+    return Progress.objects.create(
+        integration=progress.integration,
+        external_id=f"portal:{course_id}:77",
+        course=course,
+        learner=progress.learner,
+        content_hash="x",
+    )
+
+
+def test_a_crash_on_one_row_keeps_the_rows_already_pushed(progress, gradebook):
+    broken = progress_in(progress, "crashes")
+    change_percent(progress, "10")
+    change_percent(broken, "20")
+
+    assert push_due(progress.integration) == 1
+
+    pushed, crashed = write_backs()
+    assert pushed.status == DeliveryStatus.DELIVERED
+    assert (crashed.status, crashed.error_code) == ("failed", "transient_error")
+    assert "KeyError" in crashed.error
+
+
+def test_a_row_the_lms_refuses_for_good_is_dead_and_told_the_rest_go_on(
+    progress, gradebook
+):
+    unset = progress_in(progress, "unset")
+    change_percent(unset, "20")
+    change_percent(progress, "10")
+
+    assert push_due(progress.integration) == 1
+
+    dead, pushed = write_backs()
+    assert (dead.status, dead.error_code) == ("dead", "configuration_error")
+    assert pushed.status == DeliveryStatus.DELIVERED
+    # Counted against the sink, so repeated refusals flag it for an admin.
+    assert SinkState.objects.get(sink=progress.integration).consecutive_dead == 1
+
+
+def test_missing_rights_stop_the_batch(progress, gradebook):
+    forbidden = progress_in(progress, "forbidden")
+    change_percent(forbidden, "20")
+    change_percent(progress, "10")
+
+    assert push_due(progress.integration) == 0
+
+    assert {(d.status, d.error_code) for d in write_backs()} == {
+        ("dead", "permission_denied")
+    }
+    assert gradebook.count() == 0
 
 
 def test_provider_without_write_back_gets_no_delivery(db):

@@ -151,7 +151,7 @@ class Ga4Provider(Provider):
                     json=request.body,
                 )
             except errors.IntegrationError as error:
-                if number == 0:
+                if number == 0 and not plan.rejected:
                     raise
                 # GA4 counted the requests before this one and does not
                 # deduplicate: only this one and the rest are tried again.
