@@ -468,9 +468,18 @@ class CanvasFake(FakeServer):
     def update_submission(
         self, assignment_id: int, user_id: int, **changes: Any
     ) -> None:
-        """Change fields of a learner's submission (grade, score, workflow_state)."""
+        """Change fields of a learner's submission (grade, score, workflow_state).
+
+        Grading posts the grade at once, as under Canvas's default automatic
+        post policy; pass ``posted_at=None`` for a manual policy's unposted
+        grade.
+        """
         with self._data_lock:
-            self._submission(assignment_id, user_id).update(changes)
+            submission = self._submission(assignment_id, user_id)
+            graded = changes.get("workflow_state") == "graded"
+            if graded and "posted_at" not in changes and not submission["posted_at"]:
+                changes = {**changes, "posted_at": "2025-12-01T12:00:00Z"}
+            submission.update(changes)
 
     def _submission(self, assignment_id: int, user_id: int) -> dict[str, Any]:
         """Return the stored submission, creating Canvas's unsubmitted placeholder.

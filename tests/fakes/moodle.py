@@ -246,6 +246,10 @@ class MoodleFake(FakeServer):
         #: (assign instance, user, attemptnumber) -> assign_grades row.
         self.assign_grades: dict[tuple[int, int, int], dict[str, Any]] = {}
         self._assign_ids = 70000
+        #: (assign instance, user) -> marking workflow state (notmarked,
+        #: inmarking, readyforrelease, released...) where the assignment
+        #: has ``markingworkflow`` set.
+        self.marking_states: dict[tuple[int, int], str] = {}
         #: cmid -> quiz fields (timelimit, timeclose, visible, password...)
         #: that mod_quiz_get_quizzes_by_courses returns for a quiz activity.
         self.quiz_options: dict[int, dict[str, Any]] = {}
@@ -445,7 +449,8 @@ class MoodleFake(FakeServer):
                 self.grades[(course_id, user_id, cmid)] = float(grade)
 
     def set_assignment(self, instance: int, **settings: Any) -> None:
-        """Set an assignment's ``duedate``, ``timemodified`` or ``hidden``.
+        """Set an assignment's ``duedate``, ``timemodified``, ``hidden`` or
+        ``markingworkflow`` (grades then reach learners only when released).
 
         ``hidden=True`` withdraws mod/assign:grade from the token's user in
         that module: mod_assign_get_submissions and _grades answer a warning
@@ -1203,7 +1208,7 @@ class MoodleFake(FakeServer):
             "revealidentities": 0,
             "attemptreopenmethod": "manual",
             "maxattempts": -1,
-            "markingworkflow": 0,
+            "markingworkflow": int(bool(settings.get("markingworkflow"))),
             "markingallocation": 0,
             "requiresubmissionstatement": 0,
             "preventsubmissionnotingroup": 0,
@@ -1241,6 +1246,10 @@ class MoodleFake(FakeServer):
         return allowed, warnings
 
     def _grading_status(self, instance: int, user_id: int, number: int) -> str:
+        # assign::get_grading_status: the marking workflow's state where the
+        # assignment uses one, else whether the attempt has a grade.
+        if self.assign_settings.get(instance, {}).get("markingworkflow"):
+            return self.marking_states.get((instance, user_id), "notmarked")
         grade = self.assign_grades.get((instance, user_id, number))
         graded = grade is not None and float(grade["grade"]) >= 0
         return "graded" if graded else "notgraded"

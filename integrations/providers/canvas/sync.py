@@ -364,7 +364,8 @@ def submission_record(item: dict[str, Any]) -> SubmissionRecord:
     - state: ``workflow_state`` mapped (SUBMISSION_STATES), or ``returned``
       when the teacher asked for another attempt (``redo_request``);
     - attempt, submitted_at, late, missing as Canvas gives them; score and
-      grade as posted (Canvas hides them from a student until posted);
+      grade only once posted to the student (``posted_at``): until then the
+      row is ``submitted`` without them, as the learner sees it in Canvas;
     - url: the submission's page in Canvas (``html_url``, else
       ``preview_url``).
     """
@@ -378,6 +379,13 @@ def submission_record(item: dict[str, Any]) -> SubmissionRecord:
     if item.get("redo_request") is True:
         state = "returned"
     grade = item.get("grade")
+    if "posted_at" in item and item["posted_at"] is None:
+        # Graded but not released (a manual post policy): the portal's token
+        # sees the grade, the learner may not yet, so it is not stored.
+        # Instances without post policies send no posted_at at all.
+        score, grade = None, None
+        if state == "graded":
+            state = "submitted"
     return {
         "type": "submission",
         "external_id": _id(item, "id"),

@@ -247,7 +247,10 @@ def submission_record(
         raise ItemError("attemptnumber: expected a whole number")
 
     score = None
-    if grade is not None and grade.get("attemptnumber") == attemptnumber:
+    released = item.get("gradingstatus") in GRADED_STATUSES
+    if released and grade is not None and grade.get("attemptnumber") == attemptnumber:
+        # Only a released grade: in a marking workflow a grade exists from
+        # "in marking" on, but the learner sees it only once "released".
         score = _points(grade.get("grade"), "grade")
     return {
         "type": "submission",

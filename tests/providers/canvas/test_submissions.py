@@ -268,3 +268,23 @@ def test_the_fake_lists_as_canvas_documents(canvas):
     assert 'rel="current"' in submitted.headers["Link"]
     assert unknown.status_code == 403  # 2003 is unpublished
     assert unknown.json() == {"error": "invalid assignment ids requested"}
+
+
+def test_a_grade_not_posted_to_the_learner_is_not_stored_until_it_is(
+    integration, canvas
+):
+    canvas.submit(2004, 501)
+    canvas.update_submission(
+        2004, 501, workflow_state="graded", score=4.0, grade="F", posted_at=None
+    )
+
+    sync_submissions(integration)
+
+    row = Submission.objects.get(assignment__external_id="2004", state="submitted")
+    assert (row.score, row.grade) == (None, "")
+
+    canvas.update_submission(2004, 501, posted_at="2026-03-02T10:00:00Z")
+    sync_submissions(integration)
+
+    row.refresh_from_db()
+    assert (row.state, row.score, row.grade) == ("graded", Decimal("4.00"), "F")

@@ -262,3 +262,21 @@ def test_the_fake_answers_refusals_as_warnings_and_bad_calls_as_exceptions(moodl
     assert missing_ids["exception"] == "invalid_parameter_exception"
     [only] = latest["assignments"][0]["submissions"]
     assert (only["attemptnumber"], only["status"]) == (1, "reopened")
+
+
+def test_a_grade_in_a_marking_workflow_waits_until_it_is_released(integration, moodle):
+    moodle.set_assignment(LAB, markingworkflow=True)
+    moodle.submit_assignment(LAB, 501, BEFORE)
+    moodle.grade_assignment(LAB, 501, 20)
+    moodle.marking_states[(LAB, 501)] = "readyforrelease"
+
+    sync(integration)
+
+    marked = rows()[f"{LAB}:501"]
+    assert (marked.state, marked.score, marked.grade) == ("submitted", None, "")
+
+    moodle.marking_states[(LAB, 501)] = "released"
+    sync(integration)
+
+    released = rows()[f"{LAB}:501"]
+    assert (released.state, released.score) == ("graded", Decimal("20.00"))
