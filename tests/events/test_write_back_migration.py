@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 BEFORE = [("events", "0004_delivery_ordering_key")]
-AFTER = [("events", "0005_write_backs_as_deliveries")]
+AFTER = [("events", "0007_delete_writeback")]
 
 
 def migrate(targets):

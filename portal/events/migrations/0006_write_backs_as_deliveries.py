@@ -4,7 +4,7 @@
 # over with its status, attempts, retry time and error, so nothing queued,
 # failed or dead is lost and dead ones stay replayable.
 
-from django.db import migrations, models
+from django.db import migrations
 from django.utils import timezone
 
 #: WriteBack status to Delivery status.
@@ -95,22 +95,12 @@ def _delivery(Delivery, write_back, event):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0004_delivery_ordering_key"),
+        ("events", "0005_delivery_coalesce_key"),
     ]
 
+    # The data move is a migration of its own: PostgreSQL refuses schema
+    # changes (the new column's index) in a transaction with pending
+    # foreign-key checks from the rows written here.
     operations = [
-        migrations.AddField(
-            model_name="delivery",
-            name="coalesce_key",
-            field=models.CharField(
-                blank=True,
-                db_index=True,
-                help_text="Deliveries of one key go out as one message, the newest: "
-                "an LMS write-back ('progress:<id>') pushes the row's latest values "
-                "once.",
-                max_length=100,
-            ),
-        ),
         migrations.RunPython(move_write_backs, migrations.RunPython.noop),
-        migrations.DeleteModel(name="WriteBack"),
     ]
