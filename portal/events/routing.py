@@ -10,6 +10,7 @@ again, and the unique key turns the repeat into nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -35,8 +36,14 @@ MAX_MESSAGE = 8000
 _ENGINE = Engine(autoescape=False, loaders=[], libraries={})
 
 
+@functools.lru_cache(maxsize=256)
 def compile_template(source: str) -> Template:
-    """Return the compiled message template or raise TemplateSyntaxError."""
+    """Return the compiled message template or raise TemplateSyntaxError.
+
+    Compiled once per source: the dispatcher renders a rule's template for
+    every event it routes. A compiled template keeps no state between
+    renders, so sharing it is safe; a syntax error is not cached.
+    """
     return _ENGINE.from_string(source)
 
 

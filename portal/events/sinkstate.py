@@ -60,9 +60,11 @@ def pause(sink: Integration, until: datetime) -> None:
 def record_delivered(sink: Integration) -> None:
     """Reset the dead count; clear the broken flag and health if it was set."""
     state = _state(sink)
-    SinkState.objects.filter(pk=state.pk).update(
-        consecutive_dead=0, paused_until=None, failing_since=None
-    )
+    # Most batches find the state clean already: no UPDATE for them.
+    if state.consecutive_dead or state.paused_until or state.failing_since:
+        SinkState.objects.filter(pk=state.pk).update(
+            consecutive_dead=0, paused_until=None, failing_since=None
+        )
     if not state.broken:
         return
 

@@ -25,6 +25,7 @@ from portal.events.delivery import (
 )
 from portal.events.models import Delivery, DeliveryStatus, Event, SinkState
 from portal.events.outbox import emit
+from portal.events.routing import DISPATCH_BATCH
 from tests.events.sinks import emit_many, event_key, make_rule, pump, statuses
 
 pytestmark = pytest.mark.django_db
@@ -346,3 +347,37 @@ def test_a_sink_failing_for_the_whole_window_is_broken_before_anything_dies(
     assert "check that the service is up" in state.broken_reason
     assert statuses(slack_sink) == {DeliveryStatus.FAILED: 1}
     assert [message.to for message in mail.outbox] == [["ops@example.org"]]
+
+
+def test_a_claim_takes_due_retries_and_pending_oldest_first_not_waiting_ones(
+    slack_sink, slack_fake
+):
+    make_rule(slack_sink, "*")
+    events = emit_many(4)
+    sweep()
+    now = timezone.now()
+    Delivery.objects.filter(event=events[0]).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=now - timedelta(seconds=1)
+    )
+    Delivery.objects.filter(event=events[1]).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=now + timedelta(hours=1)
+    )
+
+    claimed = claim_batch(slack_sink, "worker-1", 2, ordered=False)
+
+    assert [delivery.event_id for delivery in claimed] == [events[0].pk, events[2].pk]
+    assert {delivery.status for delivery in claimed} == {DeliveryStatus.DELIVERING}
+    assert Delivery.objects.get(event=events[1]).status == DeliveryStatus.FAILED
+
+
+def test_one_sweep_dispatches_a_backlog_larger_than_one_pass(slack_sink, slack_fake):
+    make_rule(slack_sink, "*")
+    Event.objects.bulk_create(
+        Event(kind="sync.failed", subject=f"integration:lms-{number}")
+        for number in range(DISPATCH_BATCH * 2 + 1)
+    )
+
+    assert sweep() == [slack_sink.pk]
+
+    assert not Event.objects.filter(dispatched_at__isnull=True).exists()
+    assert statuses(slack_sink) == {DeliveryStatus.PENDING: DISPATCH_BATCH * 2 + 1}
