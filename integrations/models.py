@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -14,6 +15,9 @@ from integrations import crypto
 from integrations.errors import ConfigurationError, CredentialDecryptionError
 from integrations.fields import EncryptedTextField
 from integrations.redaction import register_secret
+
+#: ``Credential.last_used_at`` is written at most this often.
+CREDENTIAL_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class HealthStatus(models.TextChoices):
@@ -138,7 +142,9 @@ class Integration(models.Model):
             from portal.accounts.tokens import access_token_for
 
             return access_token_for(self.connection)
-        credential = self.credentials.filter(key=key).first()
+        # By primary key: the model's ordering would join the integration to
+        # sort a single row.
+        credential = self.credentials.filter(key=key).order_by("pk").first()
         if credential is None or not credential.value:
             if required:
                 raise ConfigurationError(
@@ -244,8 +250,16 @@ class Credential(models.Model):
         return plaintext
 
     def mark_used(self) -> None:
-        """Record that the credential was just used (one UPDATE, no save())."""
+        """Record that the credential was just used, at most once a minute.
+
+        One UPDATE, no save(); a sink reads its secret at every batch, and
+        an UPDATE each time cost more than reading it.
+        """
         now = timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < (
+            CREDENTIAL_LAST_USED_RESOLUTION
+        ):
+            return
         Credential.objects.filter(pk=self.pk).update(last_used_at=now)
         self.last_used_at = now
 

@@ -12,7 +12,11 @@ from django.db import connection
 from integrations import crypto
 from integrations.errors import ConfigurationError, CredentialDecryptionError
 from integrations.fields import SealedSecret
-from integrations.models import Credential, Integration
+from integrations.models import (
+    CREDENTIAL_LAST_USED_RESOLUTION,
+    Credential,
+    Integration,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +68,25 @@ def test_secret_round_trips_through_the_database(integration, make_secret):
     assert isinstance(reloaded.value, SealedSecret)
     assert reloaded.reveal() == token
     assert integration.secret("access_token") == token
+
+
+def test_using_a_secret_records_its_last_use_at_most_once_a_minute(
+    integration, make_secret, django_assert_num_queries
+):
+    credential = make_credential(integration, make_secret("canvas"))
+    integration.secret("access_token")
+    first_use = Credential.objects.get(pk=credential.pk).last_used_at
+
+    # The credential's SELECT, no UPDATE of last_used_at.
+    with django_assert_num_queries(1):
+        integration.secret("access_token")
+    Credential.objects.filter(pk=credential.pk).update(
+        last_used_at=first_use - CREDENTIAL_LAST_USED_RESOLUTION
+    )
+    integration.secret("access_token")
+
+    assert first_use is not None
+    assert Credential.objects.get(pk=credential.pk).last_used_at > first_use
 
 
 def test_database_holds_a_fernet_token_not_the_plaintext(integration, make_secret):

@@ -126,3 +126,9 @@ def test_health_gets_the_webhook_and_posts_nothing(discord_sink, discord_fake):
     assert result.status == "unhealthy"
     assert "create a new webhook" in result.error
     assert discord_fake.messages == []
+
+
+def test_batches_reuse_the_sinks_client(discord_sink):
+    provider = get_provider("discord")
+
+    assert provider.build_client(discord_sink) is provider.build_client(discord_sink)

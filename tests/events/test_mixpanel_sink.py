@@ -10,6 +10,7 @@ from django.utils import timezone
 from integrations.models import Credential
 from integrations.providers.analytics import pseudonymous_id
 from integrations.providers.mixpanel.client import insert_id
+from integrations.registry import get_provider
 from portal.events.delivery import REJECTED
 from portal.events.models import Delivery, DeliveryStatus, SinkState
 from tests import leakcheck
@@ -214,3 +215,9 @@ def test_integrations_test_reports_a_refused_secret(mixpanel_sink, mixpanel_fake
 
     assert result.code != 0
     assert "api_secret" in result.output
+
+
+def test_batches_reuse_the_sinks_client(mixpanel_sink):
+    provider = get_provider("mixpanel")
+
+    assert provider.build_client(mixpanel_sink) is provider.build_client(mixpanel_sink)

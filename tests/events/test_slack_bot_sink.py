@@ -264,3 +264,10 @@ def test_the_docs_bot_example_applies_and_posts(slack_api):
 
     assert pump(sink) == 1
     assert slack_api.posted[0]["channel"] == "C0GENERAL1"
+
+
+def test_batches_reuse_the_sinks_client(slack_api):
+    sink = make_bot_sink(slack_api)
+    provider = get_provider("slack")
+
+    assert provider.build_client(sink) is provider.build_client(sink)

@@ -130,3 +130,9 @@ def test_template_output_is_escaped_once(slack_sink, slack_fake):
 
     text = slack_fake.messages[0]["blocks"][0]["text"]["text"]
     assert text == "Ada &lt;ada@example.org&gt; finished"
+
+
+def test_batches_reuse_the_sinks_client(slack_sink):
+    provider = get_provider("slack_webhook")
+
+    assert provider.build_client(slack_sink) is provider.build_client(slack_sink)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from integrations import errors
@@ -123,8 +124,13 @@ def _discord_error(response: HttpResponse) -> tuple[int | None, str]:
     return (code if isinstance(code, int) else None), redact_text(str(message))[:200]
 
 
+@dataclass(frozen=True)
 class DiscordErrors:
-    """Map Discord's error answers to the portal's typed errors."""
+    """Map Discord's error answers to the portal's typed errors.
+
+    A frozen dataclass, so equal hooks compare equal and the client factory
+    keeps reusing the integration's client (and its open connection).
+    """
 
     def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
         """Return the error a response means, or None to let the status decide."""
@@ -158,11 +164,15 @@ class DiscordErrors:
         )
 
 
+@dataclass(frozen=True)
 class DiscordThrottle:
     """Read the wait of a Discord 429 from its JSON ``retry_after``.
 
     The ``Retry-After`` header, when present, wins in the HTTP layer; this
     covers answers that carry only the body's value (float seconds).
+
+    A frozen dataclass, so equal hooks compare equal and the client factory
+    keeps reusing the integration's client (and its open connection).
     """
 
     def __call__(self, response: HttpResponse) -> RateLimitSignal | None:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -179,8 +180,13 @@ def failed_records(response: HttpResponse) -> dict[str, str]:
     return refused
 
 
+@dataclass(frozen=True)
 class MixpanelErrors:
-    """Map Mixpanel's refusals of credentials and size to typed errors."""
+    """Map Mixpanel's refusals of credentials and size to typed errors.
+
+    A frozen dataclass, so equal hooks compare equal and the client factory
+    keeps reusing the integration's client (and its open connection).
+    """
 
     def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
         """Return the error a response means, or None to let the status decide."""

@@ -85,18 +85,22 @@ class MixpanelProvider(Provider):
             "error_mapper": mixpanel.MixpanelErrors(),
         }
 
-    def _secrets(self, integration: Integration) -> tuple[str, str]:
+    def _token(self, integration: Integration) -> str:
         token = integration.secret("project_token")
         register_secret(token)
-        api_secret = integration.secret("api_secret", required=False)
-        return token, api_secret
+        return token
+
+    def _api_secret(self, integration: Integration) -> str:
+        return integration.secret("api_secret", required=False)
 
     def deliver(
         self, integration: Integration, messages: Sequence[SinkMessage]
     ) -> DeliveryResult:
         """Track recent events, import old ones, then update learner profiles."""
-        token, api_secret = self._secrets(integration)
+        token = self._token(integration)
         recent, old = mixpanel.split_by_age(messages, timezone.now())
+        # Read only when needed: each read is a query and a decryption.
+        api_secret = self._api_secret(integration) if old else ""
         rejected: dict[str, str] = {}
         if old and not api_secret:
             for message in old:
@@ -165,5 +169,5 @@ class MixpanelProvider(Provider):
         self, integration: Integration, client: HttpClient
     ) -> HealthReport:
         """POST empty batches to /track (and /import with a secret)."""
-        _, api_secret = self._secrets(integration)
-        return health.check_mixpanel_health(client, api_secret)
+        self._token(integration)
+        return health.check_mixpanel_health(client, self._api_secret(integration))

@@ -13,6 +13,7 @@ https://api.slack.com/docs/rate-limits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from integrations import errors
@@ -57,8 +58,13 @@ def slack_error_code(response: HttpResponse) -> str:
     return code[:80] if isinstance(code, str) else "unknown_error"
 
 
+@dataclass(frozen=True)
 class SlackApiErrors:
-    """Map the Web API's ``ok: false`` answers to the portal's typed errors."""
+    """Map the Web API's ``ok: false`` answers to the portal's typed errors.
+
+    A frozen dataclass, so equal hooks compare equal and the client factory
+    keeps reusing the integration's client (and its open connection).
+    """
 
     def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
         """Return the error an answer means, or None when Slack said ``ok``."""

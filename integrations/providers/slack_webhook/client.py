@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from integrations import errors
@@ -87,8 +88,13 @@ def slack_code(response: HttpResponse) -> str:
     return text if _CODE.match(text) else ""
 
 
+@dataclass(frozen=True)
 class SlackWebhookErrors:
-    """Map an incoming webhook's plain-text answers to typed errors."""
+    """Map an incoming webhook's plain-text answers to typed errors.
+
+    A frozen dataclass, so equal hooks compare equal and the client factory
+    keeps reusing the integration's client (and its open connection).
+    """
 
     def __call__(self, response: HttpResponse) -> errors.IntegrationError | None:
         """Return the error a response means, or None when Slack said ``ok``."""
