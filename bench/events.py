@@ -1,28 +1,36 @@
 """Measure the event pipeline: progress events through the outbox to three sinks.
 
-Setup: a temporary SQLite file; three sinks on loopback fakes, GA4
+Setup: a temporary SQLite file (or a scratch PostgreSQL database with
+``--database-url``); three sinks on loopback fakes, GA4
 (``tests/fakes/ga4.py``), Mixpanel (``tests/fakes/mixpanel.py``) and a Slack
 incoming webhook (``tests/fakes/slack.py``), created with their routing rules
 by ``integrations apply`` from one file, each with a local rate limit too
 high to throttle.
 
-1. **Outbox cost**: the same progress write (one Progress row's percent
-   saved in its own transaction) with and without ``emit()`` of its
-   ``progress.updated`` event, in interleaved rounds; the ratio compares
-   the medians of per-write times.
+1. **Outbox cost**: the progress API's write (``ProgressViewSet.
+   partial_update``: one Progress row's percent saved with
+   ``save(update_fields=...)`` and the write-back queued, in one
+   transaction) with and without its ``progress.updated`` event, in
+   interleaved rounds; the ratio compares the medians of per-write times.
+   The course's LMS takes no write-back, so queuing it writes nothing,
+   with or without the event.
 2. **End to end**: N ``progress.updated`` events (100,000; 10,000 with
-   ``--quick``), each emitted in its own committed transaction, then
-   dispatched and delivered by the pipeline's own functions (``sweep``,
-   ``deliver_due``), as the beat task and the workers run them but in this
-   one process, until every delivery is delivered. Learners report in
-   sessions of ``--session`` consecutive updates (25 by default): GA4 takes
-   one learner per request, so interleaved learners cost it more requests.
+   ``--quick``), each emitted by that write in its own committed
+   transaction, then dispatched and delivered by the pipeline's own
+   functions (``sweep``, ``deliver_due``), as the beat task and the workers
+   run them but in this one process, until every delivery is delivered.
+   Learners report in sessions of ``--session`` consecutive updates (25 by
+   default): GA4 takes one learner per request, so interleaved learners
+   cost it more requests.
 
-Reported: events per second end to end (first emit to last delivery), the
-HTTP requests each sink received per event, and the events per request
-against each sink's ``max_batch`` (GA4 25, Mixpanel 50, Slack 10).
+Reported: events per second end to end (first emit to last delivery), with
+the time emitting, dispatching (``sweep``) and delivering (``deliver_due``),
+and the part of it the fakes spent answering; the HTTP requests each sink
+received per event, and the events per request against each sink's
+``max_batch`` (GA4 25, Mixpanel 50, Slack 10).
 
-Run: ``.venv/bin/python bench/events.py [--events N] [--quick]``.
+Run: ``.venv/bin/python bench/events.py [--events N] [--quick]
+[--database-url postgres://postgres@127.0.0.1:5432/<new name>]``.
 The last line is the JSON summary every benchmark prints.
 """
 
@@ -35,15 +43,30 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._database import (  # noqa: E402
+    DATABASE_FLAG,
+    create_scratch,
+    drop_scratch,
+    flag_value,
+    is_postgres,
+)
+
 WORKDIR = tempfile.mkdtemp(prefix="events-bench-")
+DATABASE_URL = flag_value(DATABASE_FLAG) or f"sqlite:///{WORKDIR}/bench.sqlite3"
+SCRATCH_DATABASE = None
+if is_postgres(DATABASE_URL):
+    DATABASE_URL, SCRATCH_DATABASE = create_scratch(DATABASE_URL, "portal_bench_events")
 os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
 os.environ["PORTAL_VAR_DIR"] = WORKDIR
-os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
+os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["CACHE_URL"] = "locmemcache://events-bench"
 # DEBUG off: with it on, Django keeps every SQL statement in memory.
 os.environ["DEBUG"] = "false"
@@ -56,7 +79,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import transaction  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
 
 from integrations.declarative import apply_document, parse_document  # noqa: E402
 from integrations.http.factory import forget_clients  # noqa: E402
@@ -65,10 +88,12 @@ from integrations.registry import get_provider  # noqa: E402
 from portal.events.delivery import deliver_due, sweep  # noqa: E402
 from portal.events.domain import progress_updated  # noqa: E402
 from portal.events.models import Delivery, DeliveryStatus, Event  # noqa: E402
+from portal.events.writeback import queue_write_back  # noqa: E402
 from portal.learning.models import Course, Progress  # noqa: E402
 from tests.fakes import ga4, mixpanel  # noqa: E402
 from tests.fakes.ga4 import Ga4Fake  # noqa: E402
 from tests.fakes.mixpanel import MixpanelFake  # noqa: E402
+from tests.fakes.server import FakeServer  # noqa: E402
 from tests.fakes.slack import SlackFake  # noqa: E402
 
 TARGETS = {"outbox_write_vs_plain_write": 1.5}
@@ -138,12 +163,17 @@ def populate(learners: int) -> list[Progress]:
 
 
 def write(progress: Progress, percent: int, with_event: bool) -> None:
-    """Save a progress change in its own transaction, with its event or not."""
+    """Save a progress change as the progress API does, with its event or not.
+
+    The statements of ``ProgressViewSet.partial_update`` in its transaction:
+    the row saved with its changed field, the event, the write-back queued.
+    """
     with transaction.atomic():
-        progress.percent = percent
+        progress.percent = Decimal(percent)
         progress.save(update_fields=["percent", "updated_at"])
         if with_event:
-            progress_updated(progress, "bench-lms", ["percent"], source="api")
+            progress_updated(progress, progress.integration.name, ["percent"], "api")
+        queue_write_back(progress)
 
 
 def measure_outbox(rows: list[Progress], writes: int, rounds: int) -> tuple:
@@ -171,15 +201,39 @@ def emit_events(rows: list[Progress], count: int, session: int) -> None:
         write(progress, number % session * 4 % 100, with_event=True)
 
 
-def deliver_all(sinks: list[Integration]) -> None:
-    """Dispatch and deliver until nothing is undispatched or due."""
+def deliver_all(sinks: list[Integration]) -> dict[str, float]:
+    """Dispatch and deliver until nothing is undispatched or due; return times."""
+    spent = {"dispatching": 0.0, "delivering": 0.0}
     while True:
+        started = time.perf_counter()
         sweep()
+        swept = time.perf_counter()
         delivered = sum(deliver_due(sink, "bench-worker") for sink in sinks)
+        spent["dispatching"] += swept - started
+        spent["delivering"] += time.perf_counter() - swept
         if delivered:
             continue
         if not Event.objects.filter(dispatched_at__isnull=True).exists():
-            return
+            return spent
+
+
+def time_answers(fakes: list[FakeServer]) -> dict[str, float]:
+    """Count the seconds the fakes spend answering (the portal waits on them)."""
+    spent = {"seconds": 0.0}
+    lock = threading.Lock()
+    for fake in fakes:
+        dispatch = fake._dispatch
+
+        def timed(http: object, dispatch=dispatch) -> None:
+            started = time.perf_counter()
+            try:
+                dispatch(http)
+            finally:
+                with lock:
+                    spent["seconds"] += time.perf_counter() - started
+
+        fake._dispatch = timed  # type: ignore[method-assign]
+    return spent
 
 
 def main() -> int:
@@ -190,6 +244,10 @@ def main() -> int:
     parser.add_argument("--session", type=int, default=25, help="updates a learner")
     parser.add_argument("--writes", type=int, default=4000, help="outbox writes a side")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    parser.add_argument(
+        DATABASE_FLAG,
+        help="a PostgreSQL database to create, run on and drop (default SQLite)",
+    )
     args = parser.parse_args()
     count = args.events or (10_000 if args.quick else 100_000)
     settings.INTEGRATIONS_ALLOW_PRIVATE_HOSTS = ["*"]
@@ -206,10 +264,11 @@ def main() -> int:
         sinks = list(Integration.objects.filter(name__in=SINKS).order_by("name"))
 
         plain, outbox = measure_outbox(rows, args.writes, args.rounds)
+        answering = time_answers([ga4_fake, mixpanel_fake, slack_fake])
         started = time.perf_counter()
         emit_events(rows, count, args.session)
         emitted = time.perf_counter() - started
-        deliver_all(sinks)
+        spent = deliver_all(sinks)
         total = time.perf_counter() - started
 
         requests = {
@@ -231,8 +290,10 @@ def main() -> int:
         f"outbox cost: write {plain * 1e6:.0f} us, with its event {outbox * 1e6:.0f} us"
     )
     print(
-        f"end to end: {count} events in {total:.1f} s ({count / total:.0f} events/s; "
-        f"emitting {emitted:.1f} s, delivering {total - emitted:.1f} s)"
+        f"end to end ({connection.vendor}): {count} events in {total:.1f} s "
+        f"({count / total:.0f} events/s; emitting {emitted:.1f} s, dispatching "
+        f"{spent['dispatching']:.1f} s, delivering {spent['delivering']:.1f} s, "
+        f"of which the fakes answering {answering['seconds']:.1f} s)"
     )
     for sink in sinks:
         max_batch = get_provider(sink.provider).max_batch
@@ -262,8 +323,16 @@ def main() -> int:
     return 0
 
 
+def cleanup() -> None:
+    """Close the database, drop a scratch PostgreSQL one, remove the temp folder."""
+    connections.close_all()
+    if SCRATCH_DATABASE is not None:
+        drop_scratch(DATABASE_URL, SCRATCH_DATABASE)
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+
+
 if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
-        shutil.rmtree(WORKDIR, ignore_errors=True)
+        cleanup()

@@ -51,49 +51,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._database import (  # noqa: E402
+    DATABASE_FLAG,
+    create_scratch,
+    drop_scratch,
+    flag_value,
+    is_postgres,
+)
 from bench._sync_support import TOKEN  # noqa: E402
 
 CHILD_FLAG = "--memory-child"
-DATABASE_FLAG = "--database-url"
 IS_CHILD = CHILD_FLAG in sys.argv
 WORKDIR = tempfile.mkdtemp(prefix="sync-throughput-")
 
 
-def _flag_value(name: str) -> str | None:
-    if name in sys.argv[:-1]:
-        return sys.argv[sys.argv.index(name) + 1]
-    return None
-
-
 def _scratch_database(url: str) -> tuple[str, str | None]:
     """Return the URL to run on and the PostgreSQL database to drop at the end."""
-    if not url.startswith(("postgres://", "postgresql://")) or IS_CHILD:
+    if not is_postgres(url) or IS_CHILD:
         return url, None
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "portal_bench_sync"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
-        if exists:
-            raise SystemExit(
-                f"database {name!r} already exists; name a scratch database that "
-                "does not, the benchmark creates and drops it"
-            )
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}")), name
+    return create_scratch(url, "portal_bench_sync")
 
 
 DATABASE_URL, SCRATCH_DATABASE = _scratch_database(
-    _flag_value(DATABASE_FLAG) or f"sqlite:///{WORKDIR}/bench.sqlite3"
+    flag_value(DATABASE_FLAG) or f"sqlite:///{WORKDIR}/bench.sqlite3"
 )
 os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
 os.environ["PORTAL_VAR_DIR"] = WORKDIR
@@ -611,11 +595,7 @@ def cleanup() -> None:
     """Close the database, drop a scratch PostgreSQL one, remove the temp folder."""
     connections.close_all()
     if SCRATCH_DATABASE is not None:
-        import psycopg
-
-        admin = urlunsplit(urlsplit(DATABASE_URL)._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as admin_connection:
-            admin_connection.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}"')
+        drop_scratch(DATABASE_URL, SCRATCH_DATABASE)
     shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
