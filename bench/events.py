@@ -86,7 +86,11 @@ from integrations.http.factory import forget_clients  # noqa: E402
 from integrations.models import Integration  # noqa: E402
 from integrations.registry import get_provider  # noqa: E402
 from portal.events.delivery import deliver_due, sweep  # noqa: E402
-from portal.events.domain import progress_updated  # noqa: E402
+from portal.events.domain import (  # noqa: E402
+    course_completed,
+    is_complete,
+    progress_updated,
+)
 from portal.events.models import Delivery, DeliveryStatus, Event  # noqa: E402
 from portal.events.writeback import queue_write_back  # noqa: E402
 from portal.learning.models import Course, Progress  # noqa: E402
@@ -168,11 +172,17 @@ def write(progress: Progress, percent: int, with_event: bool) -> None:
     The statements of ``ProgressViewSet.partial_update`` in its transaction:
     the row saved with its changed field, the event, the write-back queued.
     """
+    was_complete = is_complete(progress.percent, progress.completed_at)
     with transaction.atomic():
         progress.percent = Decimal(percent)
         progress.save(update_fields=["percent", "updated_at"])
         if with_event:
-            progress_updated(progress, progress.integration.name, ["percent"], "api")
+            name = progress.integration.name
+            progress_updated(progress, name, ["percent"], "api")
+            if not was_complete and is_complete(
+                progress.percent, progress.completed_at
+            ):
+                course_completed(progress, name, "api")
         queue_write_back(progress)
 
 
