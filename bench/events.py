@@ -9,11 +9,9 @@ high to throttle.
 
 1. **Outbox cost**: the progress API's write (``ProgressViewSet.
    partial_update``: one Progress row's percent saved with
-   ``save(update_fields=...)`` and the write-back queued, in one
-   transaction) with and without its ``progress.updated`` event, in
-   interleaved rounds; the ratio compares the medians of per-write times.
-   The course's LMS takes no write-back, so queuing it writes nothing,
-   with or without the event.
+   ``save(update_fields=...)`` in its own transaction) with and without
+   its ``progress.updated`` event, in interleaved rounds; the ratio
+   compares the medians of per-write times.
 2. **End to end**: N ``progress.updated`` events (100,000; 10,000 with
    ``--quick``), each emitted by that write in its own committed
    transaction, then dispatched and delivered by the pipeline's own
@@ -92,7 +90,6 @@ from portal.events.domain import (  # noqa: E402
     progress_updated,
 )
 from portal.events.models import Delivery, DeliveryStatus, Event  # noqa: E402
-from portal.events.writeback import queue_write_back  # noqa: E402
 from portal.learning.models import Course, Progress  # noqa: E402
 from tests.fakes import ga4, mixpanel  # noqa: E402
 from tests.fakes.ga4 import Ga4Fake  # noqa: E402
@@ -167,10 +164,12 @@ def populate(learners: int) -> list[Progress]:
 
 
 def write(progress: Progress, percent: int, with_event: bool) -> None:
-    """Save a progress change as the progress API does, with its event or not.
+    """Save a progress change as the progress API does, with its events or not.
 
     The statements of ``ProgressViewSet.partial_update`` in its transaction:
-    the row saved with its changed field, the event, the write-back queued.
+    the row saved with its changed field, then its events (the LMS
+    write-back is a delivery of ``progress.updated``, made by the
+    dispatcher).
     """
     was_complete = is_complete(progress.percent, progress.completed_at)
     with transaction.atomic():
@@ -183,7 +182,6 @@ def write(progress: Progress, percent: int, with_event: bool) -> None:
                 progress.percent, progress.completed_at
             ):
                 course_completed(progress, name, "api")
-        queue_write_back(progress)
 
 
 def measure_outbox(rows: list[Progress], writes: int, rounds: int) -> tuple:
