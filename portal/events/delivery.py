@@ -468,11 +468,20 @@ def recover_expired_leases() -> int:
 
 def sinks_with_due_work() -> list[int]:
     """Return the sinks that have deliveries due now."""
-    # One EXISTS per integration, each answered from the (sink, status,
-    # event) index: a DISTINCT over the due rows read the whole backlog.
-    due = Delivery.objects.filter(_due(timezone.now()), sink=OuterRef("pk"))
+    # Two EXISTS per integration, pending and retry-due apart, so each is
+    # answered from the (sink, status, event) index: a DISTINCT over the
+    # due rows read the whole backlog, and one EXISTS with the OR of both
+    # walked every delivery the sink ever had.
+    pending = Delivery.objects.filter(
+        sink=OuterRef("pk"), status=DeliveryStatus.PENDING
+    )
+    retry_due = Delivery.objects.filter(
+        sink=OuterRef("pk"),
+        status=DeliveryStatus.FAILED,
+        next_attempt_at__lte=timezone.now(),
+    )
     return list(
-        Integration.objects.filter(Exists(due))
+        Integration.objects.filter(Exists(pending) | Exists(retry_due))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
