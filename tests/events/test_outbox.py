@@ -19,12 +19,13 @@ def test_emit_writes_the_row_the_orm_reads_back(django_assert_num_queries):
     before = timezone.now()
 
     with transaction.atomic():
+        # One INSERT: no listener takes this kind.
         with django_assert_num_queries(1):
-            event = emit("progress.updated", subject="progress:7", payload=payload)
+            event = emit("report.ready", subject="progress:7", payload=payload)
 
     stored = Event.objects.get(pk=event.pk)
     assert (stored.kind, stored.subject, stored.payload) == (
-        "progress.updated",
+        "report.ready",
         "progress:7",
         payload,
     )
