@@ -55,6 +55,9 @@ WAITING = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 #: Write-backs pushed per claim: one LMS call each, so a small batch keeps
 #: a failing LMS from holding many rows at once.
 WRITE_BACK_BATCH = 10
+#: A write-back batch's lease, renewed before each row: one row may take
+#: several LMS calls, each with its own timeouts and retries.
+WRITE_BACK_LEASE = timedelta(minutes=10)
 #: The error code of a delivery the sink took but refused for good.
 REJECTED = "rejected_by_sink"
 
@@ -66,19 +69,49 @@ def _due(now: datetime) -> Q:
 
 
 def claim_batch(
-    sink: Integration, owner: str, max_batch: int, ordered: bool
+    sink: Integration,
+    owner: str,
+    max_batch: int,
+    ordered: bool,
+    *,
+    coalescing: bool = False,
+    lease: timedelta = LEASE,
 ) -> list[Delivery]:
     """Lease up to ``max_batch`` due deliveries of ``sink``, oldest event first.
 
     For an ordered sink a delivery is taken only when every unfinished
     delivery of an earlier event of its ordering key (the learner, else the
-    subject) is in the same batch.
+    subject) is in the same batch. For a ``coalescing`` sink (LMS
+    write-back) claims of the sink are taken one at a time, and a key is
+    left alone while another worker holds one of its deliveries or one
+    waits for its retry time: a row is never pushed by two workers at once,
+    and a newer change does not skip the backoff of a failing one.
     """
+    if not coalescing:
+        return _claim(sink, owner, max_batch, ordered, lease)
+    SinkState.objects.get_or_create(sink=sink)
+    with transaction.atomic():
+        # The lock orders the claims of this sink across workers.
+        SinkState.objects.select_for_update().get(sink=sink)
+        return _claim(sink, owner, max_batch, ordered, lease, coalescing=True)
+
+
+def _claim(
+    sink: Integration,
+    owner: str,
+    max_batch: int,
+    ordered: bool,
+    lease: timedelta,
+    coalescing: bool = False,
+) -> list[Delivery]:
     now = timezone.now()
     state = SinkState.objects.filter(sink=sink).first()
     if state is not None and state.paused_until and state.paused_until > now:
         return []
     candidates = _due_candidates(sink, now, max_batch * 5)
+    if coalescing:
+        busy = _busy_keys(sink, candidates, now)
+        candidates = [c for c in candidates if c.coalesce_key not in busy]
     chosen = (
         _in_order(sink, candidates, max_batch)
         if ordered
@@ -95,7 +128,7 @@ def claim_batch(
         status=DeliveryStatus.DELIVERING,
         attempts=F("attempts") + 1,
         lease_owner=owner,
-        lease_expires_at=now + LEASE,
+        lease_expires_at=now + lease,
         next_attempt_at=None,
     )
     return list(
@@ -105,6 +138,37 @@ def claim_batch(
         .select_related("event")
         .order_by("event_id")
     )
+
+
+def _busy_keys(
+    sink: Integration, candidates: list[Delivery], now: datetime
+) -> set[str]:
+    """Return the candidates' coalescing keys another claim must not take now.
+
+    A key is busy while one of its deliveries is out with a live lease, or
+    failed and waiting for its retry time.
+    """
+    keys = {delivery.coalesce_key for delivery in candidates if delivery.coalesce_key}
+    if not keys:
+        return set()
+    out = Q(status=DeliveryStatus.DELIVERING, lease_expires_at__gt=now)
+    waiting = Q(status=DeliveryStatus.FAILED, next_attempt_at__gt=now)
+    return set(
+        Delivery.objects.filter(out | waiting, sink=sink, coalesce_key__in=keys)
+        .values_list("coalesce_key", flat=True)
+        .distinct()
+    )
+
+
+def renew_lease(batch: list[Delivery], lease: timedelta) -> None:
+    """Extend the lease of a claimed batch that is still being sent."""
+    if not batch:
+        return
+    Delivery.objects.filter(
+        pk__in=[delivery.pk for delivery in batch],
+        status=DeliveryStatus.DELIVERING,
+        lease_owner=batch[0].lease_owner,
+    ).update(lease_expires_at=timezone.now() + lease)
 
 
 def _one_per_coalesce_key(candidates: list[Delivery], max_batch: int) -> list[Delivery]:
@@ -235,7 +299,9 @@ def _deliver(
     messages = messages_for(batch)
     if provider.supports_sink:
         return provider.deliver(sink, messages)
-    return deliver_write_backs(provider, sink, messages)
+    return deliver_write_backs(
+        provider, sink, messages, renew=lambda: renew_lease(batch, WRITE_BACK_LEASE)
+    )
 
 
 def _for_members(groups: dict[str, list[Delivery]], by_key: dict[str, Any]) -> dict:
@@ -305,10 +371,18 @@ def deliver_due(sink: Integration, owner: str) -> int:
     if not (provider.supports_sink or provider.supports_write_back) or not sink.enabled:
         return 0
 
-    size = provider.max_batch if provider.supports_sink else WRITE_BACK_BATCH
+    write_back = not provider.supports_sink
+    size = WRITE_BACK_BATCH if write_back else provider.max_batch
     delivered = 0
     for _ in range(BATCHES_PER_TASK):
-        batch = claim_batch(sink, owner, max(size, 1), provider.ordered)
+        batch = claim_batch(
+            sink,
+            owner,
+            max(size, 1),
+            provider.ordered,
+            coalescing=write_back,
+            lease=WRITE_BACK_LEASE if write_back else LEASE,
+        )
         if not batch:
             break
         send_batch(sink, batch)
@@ -380,19 +454,25 @@ def record_rejected(
 def record_failure(
     sink: Integration, batch: list[Delivery], error: errors.IntegrationError
 ) -> None:
-    """Schedule a retry of a failed batch, or make it dead after the last."""
+    """Schedule a retry of a failed batch, or make it dead after the last.
+
+    The deliveries of one coalescing key share one fate, set by the one of
+    them tried most: one retry time, one count of attempts, and one dead
+    delivery for the sink's broken-sink count.
+    """
     retry_at = getattr(error, "retry_at", None)
     rate_limited = isinstance(error, errors.RateLimited)
     message = redact_text(str(error))[:2000]
     dead = 0
     with transaction.atomic():
-        for delivery in batch:
-            status, next_at, attempts = _after_failure(delivery, error, retry_at)
+        for members in coalesced(batch).values():
+            lead = max(members, key=lambda delivery: delivery.attempts)
+            status, next_at, attempts = _after_failure(lead, error, retry_at)
             dead += status == DeliveryStatus.DEAD
             Delivery.objects.filter(
-                pk=delivery.pk,
+                pk__in=[member.pk for member in members],
                 status=DeliveryStatus.DELIVERING,
-                lease_owner=delivery.lease_owner,
+                lease_owner=lead.lease_owner,
             ).update(
                 status=status,
                 next_attempt_at=next_at,

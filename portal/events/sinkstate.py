@@ -129,7 +129,7 @@ def broken_reason(sink: Integration, what: str, error: errors.IntegrationError) 
     if error.retryable:
         fix = (
             "the sink keeps failing or timing out; check that the service is up and "
-            "the webhook URL is current"
+            "the integration's URL and credentials are current"
         )
     else:
         fix = error.message

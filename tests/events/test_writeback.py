@@ -21,9 +21,11 @@ from integrations.http.factory import forget_clients
 from integrations.models import Credential, Integration
 from integrations.providers.rest.provider import RestProvider
 from portal.events.delivery import (
+    WRITE_BACK_LEASE,
     claim_batch,
     deliver_due,
     recover_expired_leases,
+    renew_lease,
     replay,
 )
 from portal.events.domain import progress_updated
@@ -217,7 +219,9 @@ def test_changes_before_a_push_coalesce_into_one_push_of_the_latest_values(
     assert push_due(progress.integration) == 0
 
 
-def test_a_failed_push_waits_and_a_newer_change_takes_it_along(progress, gradebook):
+def test_a_newer_change_waits_out_the_failed_push_then_both_go_as_one(
+    progress, gradebook
+):
     change_percent(progress, "80")
     gradebook.reply("PUT", "/grades/c1/77", Reply.json({"error": "down"}, 503))
 
@@ -227,17 +231,81 @@ def test_a_failed_push_waits_and_a_newer_change_takes_it_along(progress, gradebo
     assert failed.status == DeliveryStatus.FAILED
     assert failed.error_code == "transient_error"
     assert failed.next_attempt_at > timezone.now()
-    assert deliver_due(progress.integration, "worker-1") == 0
 
-    # A new change is due at once; the failed one goes with it, not later.
+    # A new change does not skip the failing LMS's backoff.
     gradebook.route("PUT", "/grades/c1/77", gradebook.put_grade)
     change_percent(progress, "85")
     gradebook.clear()
+    assert push_due(progress.integration) == 0
+    assert gradebook.count() == 0
 
-    assert push_due(progress.integration) == 2
+    Delivery.objects.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert deliver_due(progress.integration, "worker-1") == 2
     assert gradebook.count("/grades/c1/77", "PUT") == 1
     assert gradebook.grades == {"/grades/c1/77": {"percent": "85.00"}}
     assert {d.status for d in write_backs()} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_row_out_with_one_worker_is_not_pushed_by_another(progress, gradebook):
+    change_percent(progress, "40")
+    dispatch_events()
+    [held] = claim_batch(
+        progress.integration, "worker-1", 10, ordered=False, coalescing=True
+    )
+    change_percent(progress, "45")
+    dispatch_events()
+
+    assert (
+        claim_batch(
+            progress.integration, "worker-2", 10, ordered=False, coalescing=True
+        )
+        == []
+    )
+
+    # Once the first worker is done, the newer change goes out.
+    Delivery.objects.filter(pk=held.pk).update(
+        status=DeliveryStatus.DELIVERED, lease_owner="", lease_expires_at=None
+    )
+    [newer] = claim_batch(
+        progress.integration, "worker-2", 10, ordered=False, coalescing=True
+    )
+    assert newer.pk != held.pk
+
+
+def test_changes_during_an_outage_share_their_attempts_and_die_once(
+    progress, gradebook
+):
+    gradebook.reply("PUT", "/grades/c1/77", Reply.json({"error": "down"}, 503))
+    for percent in ("10", "20", "30"):
+        change_percent(progress, percent)
+    dispatch_events()
+
+    for _ in range(6):
+        Delivery.objects.filter(status=DeliveryStatus.FAILED).update(
+            next_attempt_at=timezone.now() - timedelta(seconds=1)
+        )
+        deliver_due(progress.integration, "worker-1")
+
+    assert {(d.status, d.attempts) for d in write_backs()} == {("dead", 6)}
+    assert SinkState.objects.get(sink=progress.integration).consecutive_dead == 1
+
+
+def test_the_lease_is_renewed_row_by_row(progress, gradebook):
+    change_percent(progress, "40")
+    dispatch_events()
+    [claimed] = claim_batch(
+        progress.integration, "worker-1", 10, ordered=False, coalescing=True
+    )
+    Delivery.objects.filter(pk=claimed.pk).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=5)
+    )
+
+    renew_lease([claimed], WRITE_BACK_LEASE)
+
+    claimed.refresh_from_db()
+    assert claimed.lease_expires_at > timezone.now() + timedelta(minutes=9)
 
 
 def test_a_refused_token_makes_the_batch_dead_until_replayed(progress, gradebook):
