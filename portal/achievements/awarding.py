@@ -1,20 +1,20 @@
-"""Award achievements in the transaction of the change that earned them.
+"""Award achievements from the events and rows that earn them, once.
 
 Three ways in, one way to award:
 
 - :func:`on_events`, registered with :func:`portal.events.outbox.listen`
   for the kinds in :data:`~portal.achievements.criteria.CRITERIA_OF_KIND`:
-  ``emit()`` and ``emit_all()`` call it with the events they just wrote,
-  inside the change's transaction (the progress API, synced completions,
-  quiz results, whoever writes those kinds next).
+  the dispatcher calls it with each pass's committed events of those
+  kinds, in the transaction that marks them dispatched (the progress API,
+  synced completions, quiz results, whoever writes those kinds next).
 - :func:`on_progress_stored`, called by the sync engine's upsert with a
   page's new and changed progress rows: synced progress that rises without
   completing writes no event, yet can reach a percentage.
 - :func:`award_existing`, for data stored before an achievement existed.
 
 Each award writes an :class:`EarnedAchievement` and its
-``achievement.earned`` event together, so a rolled-back change awards
-nothing. Work is done only for enabled achievements whose criterion the
+``achievement.earned`` event together; a rolled-back change has no event
+and no page, so it awards nothing. Work is done only for enabled achievements whose criterion the
 facts can meet: one query when there are none.
 """
 
@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.achievements import criteria
@@ -41,17 +40,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EARNED_KIND = "achievement.earned"
-#: The enabled achievements (the table and columns of models.Achievement).
-ENABLED_SQL = (
-    "SELECT id, slug, name, criterion, course_id, quiz_id, min_courses, min_percent "
-    "FROM achievements_achievement WHERE enabled = %s ORDER BY id"
+#: The fields of an achievement that awarding reads.
+AWARDING_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "criterion",
+    "course_id",
+    "quiz_id",
+    "min_courses",
+    "min_percent",
+    "enabled",
 )
 #: Awards written per query when awarding retroactively.
 BACKFILL_BATCH = 500
 
 
 def on_events(events: Sequence[Event]) -> None:
-    """Award what the events just written earned (an outbox listener)."""
+    """Award what committed events earned (an outbox listener)."""
     facts = [fact for fact in map(criteria.fact_of_event, events) if fact is not None]
     wanted: set[str] = set()
     for event in events:
@@ -92,33 +98,17 @@ def award(facts: list[Fact], wanted: Iterable[str]) -> list[EarnedAchievement]:
 def enabled_achievements(wanted: set[str]) -> list[Achievement]:
     """Return the enabled achievements whose criterion is one of ``wanted``.
 
-    This runs on every event that could earn something, so it is one plain
-    cursor query: through the ORM the same query costs several times as
-    much (compiling the statement, building the rows), which showed on the
-    progress API's writes. Schools define a handful of achievements, so the
-    criteria are picked here rather than in SQL. The instances carry what
-    awarding reads (not the description).
+    One query per batch of facts (a dispatcher pass's events, or a synced
+    page), so it stays off the write that emits the events. The instances
+    carry what awarding reads (not the description).
     """
     if not wanted:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(ENABLED_SQL, [True])
-        rows = cursor.fetchall()
-    return [
-        Achievement(
-            id=pk,
-            slug=slug,
-            name=name,
-            criterion=criterion,
-            course_id=course_id,
-            quiz_id=quiz_id,
-            min_courses=min_courses,
-            min_percent=None if percent is None else Decimal(str(percent)),
-            enabled=True,
-        )
-        for pk, slug, name, criterion, course_id, quiz_id, min_courses, percent in rows
-        if criterion in wanted
-    ]
+    return list(
+        Achievement.objects.filter(enabled=True, criterion__in=wanted)
+        .only(*AWARDING_FIELDS)
+        .order_by("id")
+    )
 
 
 def _first_met(

@@ -39,7 +39,8 @@ from portal.assessment.models import (
     ResultState,
 )
 from portal.events.domain import course_completed, is_complete, progress_updated
-from portal.events.outbox import emit
+from portal.events.models import Event
+from portal.events.outbox import emit, emit_all
 from portal.learning.models import Progress
 
 logger = logging.getLogger(__name__)
@@ -263,8 +264,38 @@ def announce_result(result: QuizResult, progress: Progress | None) -> bool:
         return False
     result.announced_at = timezone.now()
     result.save(update_fields=["announced_at"])
-    emit(
-        "quiz.completed",
+    event = quiz_completed_event(result, progress)
+    emit(event.kind, subject=event.subject, payload=event.payload)
+    return True
+
+
+def announce_results(results: list[QuizResult]) -> int:
+    """Announce a synced page's complete, unannounced LMS results at once.
+
+    One UPDATE marks them announced and one INSERT writes their
+    ``quiz.completed`` events, in the page's transaction; return how many.
+    """
+    due = [
+        result
+        for result in results
+        if result.announced_at is None and result.state == ResultState.COMPLETE
+    ]
+    if not due:
+        return 0
+    now = timezone.now()
+    QuizResult.objects.filter(pk__in=[result.pk for result in due]).update(
+        announced_at=now
+    )
+    for result in due:
+        result.announced_at = now
+    emit_all([quiz_completed_event(result, None) for result in due])
+    return len(due)
+
+
+def quiz_completed_event(result: QuizResult, progress: Progress | None) -> Event:
+    """Return the unsaved ``quiz.completed`` event of a result."""
+    return Event(
+        kind="quiz.completed",
         subject=f"quiz_result:{result.pk}",
         payload={
             "quiz_result_id": result.pk,
@@ -280,4 +311,3 @@ def announce_result(result: QuizResult, progress: Progress | None) -> bool:
             "percent": str(progress.percent) if progress is not None else None,
         },
     )
-    return True

@@ -32,7 +32,7 @@ from portal.assessment.models import (
     QuizOrigin,
     QuizResult,
 )
-from portal.assessment.results import announce_result, store_platform_results
+from portal.assessment.results import announce_results, store_platform_results
 from portal.learning.models import Course, LearnerIdentity
 
 #: Quiz fields an LMS quiz record sets.
@@ -301,6 +301,8 @@ def _store_lms_results(
         ).select_related("quiz", "integration")
     }
 
+    to_create: list[QuizResult] = []
+    to_update: list[QuizResult] = []
     for quiz, record in entries:
         external_id = str(record["external_id"])
         remote_id = str((record.get("learner") or {}).get("remote_user_id", ""))
@@ -321,16 +323,16 @@ def _store_lms_results(
         digest = record_hash(record)
         row = existing.get(external_id)
         if row is None:
-            row = QuizResult.objects.create(
-                quiz=quiz,
-                learner_id=learner_id,
-                integration=integration,
-                external_id=external_id,
-                content_hash=digest,
-                **values,
+            to_create.append(
+                QuizResult(
+                    quiz=quiz,
+                    learner_id=learner_id,
+                    integration=integration,
+                    external_id=external_id,
+                    content_hash=digest,
+                    **values,
+                )
             )
-            result.created += 1
-            announce_result(row, None)
             continue
         same = (
             row.content_hash == digest
@@ -345,15 +347,21 @@ def _store_lms_results(
         row.quiz = quiz
         row.learner_id = learner_id
         row.content_hash = digest
-        row.save(
-            update_fields=[
-                *LMS_RESULT_FIELDS,
-                "quiz",
-                "learner",
-                "content_hash",
-                "updated_at",
-            ]
+        to_update.append(row)
+
+    # A page is three statements, whatever its size: the new rows, the
+    # changed rows, and the quiz.completed events of those now complete
+    # (a new result, or one that left review), each announced once.
+    if to_create:
+        QuizResult.objects.bulk_create(to_create)
+    if to_update:
+        now = timezone.now()
+        for row in to_update:
+            row.updated_at = now
+        QuizResult.objects.bulk_update(
+            to_update,
+            [*LMS_RESULT_FIELDS, "quiz", "learner", "content_hash", "updated_at"],
         )
-        result.updated += 1
-        # A result that left review is complete now: announced once.
-        announce_result(row, None)
+    result.created += len(to_create)
+    result.updated += len(to_update)
+    announce_results([*to_create, *to_update])

@@ -1,8 +1,10 @@
 """Record domain events in the same transaction as the change.
 
-Apps that act on events as they are written (achievements) register a
-listener with :func:`listen`; :func:`emit` and :func:`emit_all` call it in
-the writer's transaction, so its writes share the change's fate.
+Apps that act on events (achievements) register a listener with
+:func:`listen`. The dispatcher runs it on each pass's events, in the
+transaction that marks them dispatched (:func:`notify`): a consumer of the
+outbox, so a rolled-back change reaches no listener, each committed event
+reaches each listener once, and the write that emits pays nothing for it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from portal.events.models import Event
 
 logger = logging.getLogger(__name__)
 
-#: What an app runs on events just written, inside their transaction.
+#: What an app runs on committed events, in the dispatcher's transaction.
 Listener = Callable[[Sequence[Event]], None]
 _listeners: dict[str, list[Listener]] = {}
 # alias -> (fields written, INSERT statement, whether it returns the id)
@@ -27,12 +29,12 @@ _STATEMENTS: dict[str, tuple[list[Field], str, bool]] = {}
 
 
 def listen(kinds: Iterable[str], listener: Listener) -> None:
-    """Run ``listener`` on every event of ``kinds`` when it is written.
+    """Run ``listener`` on every committed event of ``kinds``, once.
 
-    The listener gets the events of one write (one for :func:`emit`, a
-    synced page's for :func:`emit_all`) in the transaction that writes
-    them, so what it writes commits or rolls back with the change. Apps
-    register in ``AppConfig.ready()``; registering twice is harmless.
+    The dispatcher calls it with a pass's events of those kinds (oldest
+    first), in the transaction that marks them dispatched; events it emits
+    are dispatched by a later pass. Apps register in ``AppConfig.ready()``;
+    registering twice is harmless.
     """
     for kind in kinds:
         registered = _listeners.setdefault(kind, [])
@@ -54,16 +56,13 @@ def emit(
     _insert(event)
     if transaction.get_autocommit():
         logger.debug("events.emitted_outside_transaction", extra={"kind": kind})
-    _notify([event])
     return event
 
 
 def emit_all(events: list[Event]) -> None:
-    """Write several unsaved events in one query, then run their listeners."""
-    if not events:
-        return
-    Event.objects.bulk_create(events)
-    _notify(events)
+    """Write several unsaved events in one query (a synced page's)."""
+    if events:
+        Event.objects.bulk_create(events)
 
 
 def _insert(event: Event) -> None:
@@ -119,11 +118,24 @@ def _statement(connection: BaseDatabaseWrapper) -> tuple[list[Field], str, bool]
     return fields, sql, returns_id
 
 
-def _notify(events: Sequence[Event]) -> None:
+def notify(events: Sequence[Event]) -> None:
+    """Run the listeners of each kind on ``events`` (the dispatcher's pass).
+
+    Each listener runs in a savepoint: one that fails is logged and its
+    writes undone, and the pass goes on, so a broken listener cannot stop
+    events from reaching their sinks.
+    """
     by_kind: dict[str, list[Event]] = {}
     for event in events:
         if event.kind in _listeners:
             by_kind.setdefault(event.kind, []).append(event)
     for kind, chosen in by_kind.items():
         for listener in _listeners[kind]:
-            listener(chosen)
+            try:
+                with transaction.atomic():
+                    listener(chosen)
+            except Exception:
+                logger.exception(
+                    "events.listener.failed",
+                    extra={"kind": kind, "events": len(chosen)},
+                )

@@ -15,12 +15,13 @@ import logging
 import re
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.utils import timezone
 
 from integrations.registry import UnknownProvider, get_provider
 from portal.events.models import Delivery, DeliveryStatus, Event, RoutingRule
+from portal.events.outbox import notify
 from portal.events.writeback import WriteBackTargets, write_back_delivery
 
 logger = logging.getLogger(__name__)
@@ -148,10 +149,22 @@ def delivery_key(event: Event, sink_id: int) -> str:
 
 
 def dispatch_events(limit: int = DISPATCH_BATCH) -> list[int]:
-    """Turn undispatched events into deliveries; return the sinks given work."""
-    events = list(
-        Event.objects.filter(dispatched_at__isnull=True).order_by("id")[:limit]
-    )
+    """Turn undispatched events into deliveries; return the sinks given work.
+
+    One transaction per pass: the events are read (locked, where the
+    database can skip rows another dispatcher holds), routed, handed to the
+    outbox's listeners and marked dispatched together, so a pass that dies
+    leaves them all for the next one and two passes never share an event.
+    """
+    with transaction.atomic():
+        return _dispatch(limit)
+
+
+def _dispatch(limit: int) -> list[int]:
+    undispatched = Event.objects.filter(dispatched_at__isnull=True).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        undispatched = undispatched.select_for_update(skip_locked=True)
+    events = list(undispatched[:limit])
     if not events:
         return []
     rules = list(
@@ -170,11 +183,11 @@ def dispatch_events(limit: int = DISPATCH_BATCH) -> list[int]:
             key = delivery_key(event, target.pk)
             routed.append(write_back_delivery(event, target, key))
         deliveries.extend(routed)
-    with transaction.atomic():
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        Event.objects.filter(pk__in=[event.pk for event in events]).update(
-            dispatched_at=timezone.now()
-        )
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    notify(events)
+    Event.objects.filter(pk__in=[event.pk for event in events]).update(
+        dispatched_at=timezone.now()
+    )
     sinks = sorted({delivery.sink_id for delivery in deliveries})
     logger.info(
         "events.dispatch.completed",

@@ -12,6 +12,7 @@ from portal.assessment.results import sync_quiz_results
 from portal.events.models import Event
 from tests.achievements.helpers import holders, make_achievement
 from tests.assessment.test_results import submission
+from tests.events.sinks import dispatch_all
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def test_a_result_at_or_above_the_percentage_earns_it(
     fake.add_result(published.external_id, **submission(2, "u-bob", score=2))
 
     sync_quiz_results(platform)
+    dispatch_all()
 
     assert holders(good) == {learner.pk}
     assert holders(perfect) == set()
@@ -53,7 +55,9 @@ def test_the_progress_a_quiz_brings_can_earn_a_percentage(
     fake.add_result(published.external_id, **submission(1, "u-ada", score=1))
 
     sync_quiz_results(platform)
+    dispatch_all()
     sync_quiz_results(platform)
+    dispatch_all()
 
     assert holders(halfway) == {learner.pk}
     assert Event.objects.filter(kind="achievement.earned").count() == 1

@@ -52,9 +52,18 @@ def emit_many(count: int, *, kind: str = "progress.updated", subject: str = "") 
     return events
 
 
+def dispatch_all() -> None:
+    """Run the dispatcher until no event waits, as a sweep's passes do.
+
+    Events a listener writes on a pass (achievements) wait for the next.
+    """
+    while Event.objects.filter(dispatched_at__isnull=True).exists():
+        dispatch_events()
+
+
 def pump(sink: Integration, owner: str = "worker-1") -> int:
     """Dispatch new events and deliver what is due, as the tasks do."""
-    dispatch_events()
+    dispatch_all()
     return deliver_due(sink, owner)
 
 
