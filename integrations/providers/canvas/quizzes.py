@@ -12,10 +12,10 @@ With the ``sync_quizzes`` setting on, two streams follow the others:
   learner and quiz (attempts are its versions), so its id is the result's
   external id; ``kept_score`` (the score the quiz's scoring policy keeps)
   is the score. ``untaken``, ``settings_only`` and ``preview`` submissions
-  are no results and are skipped. The listing asks for ``include[]=
-  submission``, which adds the page's assignment Submissions (``{"quiz_
-  submissions": [...], "submissions": [...]}``, the same response): a
-  graded quiz's result is stored only once its Submission is posted to the
+  are no results and are skipped. The listing asks for
+  ``include[]=submission``, which adds the page's assignment Submissions
+  beside them (``"submissions": [...]``, in the same response): a graded
+  quiz's result is stored only once its Submission is posted to the
   learner (``posted_at``), as the assignment submissions stream does.
 
 Canvas's "New Quizzes" are an external tool without these endpoints and are
