@@ -35,7 +35,16 @@ Built on :class:`tests.fakes.server.FakeServer`. What it reproduces (see
   quizzes, Quiz JSON) and ``/api/v1/courses/:id/quizzes/:id/submissions``,
   whose pages are wrapped as ``{"quiz_submissions": [...]}`` and carry the
   same ``Link`` header; one QuizSubmission per learner and quiz, as
-  Canvas keeps them (``add_quiz``, ``add_quiz_submission``).
+  Canvas keeps them (``add_quiz``, ``add_quiz_submission``). A graded quiz
+  (``quiz_type`` assignment or graded_survey) has an ``assignment_id`` and
+  each of its QuizSubmissions a ``submission_id``: the assignment
+  Submission, posted by default as under Canvas's automatic post policy
+  (``posted_at=None`` or ``post_quiz_grade`` for a manual one).
+  ``include[]=submission`` adds the page's Submissions as ``"submissions"``
+  beside ``"quiz_submissions"``, as Canvas's quiz_submissions_json does.
+  These Submissions are kept apart from the assignments' (the quiz's
+  assignment is not listed by the assignments endpoints here), and their
+  score does not follow a regrade of the QuizSubmission.
 
 Tests change the data between syncs (``add_*``, ``update_*``, ``delete_*``),
 script faults (:meth:`CanvasFake.inject`), and count requests (FakeServer's
@@ -267,6 +276,8 @@ class CanvasFake(FakeServer):
         #: Classic quizzes by course, and each quiz's QuizSubmissions.
         self.quizzes = _Grouped()
         self.quiz_submissions: dict[int, _Collection] = {}
+        #: The assignment Submissions behind graded quizzes' QuizSubmissions.
+        self.quiz_grades: dict[int, dict[str, Any]] = {}
         self._next_id = 900000
         self.route("*", re.compile(r"/api/v1/(?P<rest>.*)"), self._serve)
 
@@ -1045,6 +1056,9 @@ class CanvasFake(FakeServer):
             "ip_filter": None,
         }
         quiz.update(fields)
+        if "assignment_id" not in fields:
+            graded = quiz["quiz_type"] in ("assignment", "graded_survey")
+            quiz["assignment_id"] = self._new_id() if graded else None
         with self._data_lock:
             self.quizzes.put(quiz)
             self.quiz_submissions.setdefault(quiz_id, _Collection())
@@ -1067,18 +1081,40 @@ class CanvasFake(FakeServer):
         *,
         state: str = "complete",
         score: float | None = 8.0,
+        posted_at: str | None = "2026-03-01T09:20:00Z",
         **fields: Any,
     ) -> dict[str, Any]:
-        """Add a learner's QuizSubmission of a quiz; return it."""
+        """Add a learner's QuizSubmission of a quiz; return it.
+
+        A graded quiz's submission gets its assignment Submission, posted at
+        ``posted_at`` (None: a manual post policy has not posted it yet).
+        """
         quiz = self.quizzes.by_id[quiz_id]
         submission_id = fields.pop("id", None) or self._new_id()
         finished = state in ("complete", "pending_review")
+        grade = None
+        if quiz.get("assignment_id") is not None:
+            grade = {
+                "id": self._new_id(),
+                "assignment_id": quiz["assignment_id"],
+                "user_id": user_id,
+                "attempt": 1 if finished else None,
+                "score": score if finished else None,
+                "grade": None if score is None or not finished else str(score),
+                "submission_type": "online_quiz" if finished else None,
+                "submitted_at": "2026-03-01T09:20:00Z" if finished else None,
+                "workflow_state": {
+                    "complete": "graded",
+                    "pending_review": "pending_review",
+                }.get(state, "unsubmitted"),
+                "posted_at": posted_at,
+            }
         submission = {
             "id": submission_id,
             "quiz_id": quiz_id,
             "quiz_version": 1,
             "user_id": user_id,
-            "submission_id": submission_id + 1,
+            "submission_id": grade["id"] if grade else None,
             "started_at": "2026-03-01T09:00:00Z",
             "finished_at": "2026-03-01T09:20:00Z" if finished else None,
             "end_at": None,
@@ -1100,7 +1136,20 @@ class CanvasFake(FakeServer):
         submission.update(fields)
         with self._data_lock:
             self.quiz_submissions[quiz_id].put(submission)
+            if grade:
+                self.quiz_grades[grade["id"]] = grade
         return copy.deepcopy(submission)
+
+    def post_quiz_grade(
+        self,
+        quiz_id: int,
+        submission_id: int,
+        posted_at: str | None = "2026-03-02T08:00:00Z",
+    ) -> None:
+        """Post (or, with None, hide) the grade of a graded quiz's submission."""
+        with self._data_lock:
+            quiz_submission = self.quiz_submissions[quiz_id].by_id[submission_id]
+            self.quiz_grades[quiz_submission["submission_id"]]["posted_at"] = posted_at
 
     def update_quiz_submission(
         self, quiz_id: int, submission_id: int, **changes: Any
@@ -1126,7 +1175,16 @@ class CanvasFake(FakeServer):
             items = self.quiz_submissions[quiz["id"]].ordered()
             page = self._page(request, items, shown)
             # Quiz Submissions API: the page's list comes wrapped in an object.
-            wrapped = {"quiz_submissions": json.loads(page.body)}
+            listed = json.loads(page.body)
+            wrapped: dict[str, Any] = {"quiz_submissions": listed}
+            if "submission" in request.query.get("include[]", []):
+                # JSON-API style: the page's own Submissions, beside them.
+                wrapped["submissions"] = [
+                    copy.deepcopy(self.quiz_grades[item["submission_id"]])
+                    for item in listed
+                    if item.get("submission_id") in self.quiz_grades
+                ]
+                wrapped["meta"] = {"primaryCollection": "quiz_submissions"}
             links = {name: value for name, value in page.headers if name == "Link"}
             return Reply.json(wrapped, headers=links)
         raise KeyError("/".join(parts))

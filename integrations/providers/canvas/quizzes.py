@@ -12,7 +12,11 @@ With the ``sync_quizzes`` setting on, two streams follow the others:
   learner and quiz (attempts are its versions), so its id is the result's
   external id; ``kept_score`` (the score the quiz's scoring policy keeps)
   is the score. ``untaken``, ``settings_only`` and ``preview`` submissions
-  are no results and are skipped.
+  are no results and are skipped. The listing asks for
+  ``include[]=submission``, which adds the page's assignment Submissions
+  beside them (``"submissions": [...]``, in the same response): a graded
+  quiz's result is stored only once its Submission is posted to the
+  learner (``posted_at``), as the assignment submissions stream does.
 
 Canvas's "New Quizzes" are an external tool without these endpoints and are
 not read (docs/providers/canvas.md). Secrets of a quiz (``access_code``,
@@ -22,7 +26,8 @@ not read (docs/providers/canvas.md). Secrets of a quiz (``access_code``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from integrations import errors
@@ -52,6 +57,8 @@ logger = logging.getLogger(__name__)
 #: QuizSubmission ``workflow_state`` values that are results, and their state.
 RESULT_STATES = {"complete": "complete", "pending_review": "pending_review"}
 SUBMISSIONS_KEY = "quiz_submissions"
+#: The key of the assignment Submissions that ``include[]=submission`` adds.
+ASSIGNMENT_SUBMISSIONS_KEY = "submissions"
 
 
 def quiz_record(item: dict[str, Any], course_id: str) -> QuizRecord:
@@ -78,17 +85,60 @@ def quiz_record(item: dict[str, Any], course_id: str) -> QuizRecord:
     }
 
 
+def posted_submissions(body: Any) -> dict[str, bool]:
+    """Return whether each assignment Submission of a page is posted, by id.
+
+    ``body`` is a quiz submissions page fetched with ``include[]=submission``.
+    A Submission whose ``posted_at`` is null is hidden from its learner (a
+    manual post policy); one without the key comes from a Canvas without
+    post policies, where every grade is visible.
+    """
+    listed = body.get(ASSIGNMENT_SUBMISSIONS_KEY) if isinstance(body, dict) else None
+    posted: dict[str, bool] = {}
+    for submission in listed if isinstance(listed, list) else []:
+        if not isinstance(submission, dict):
+            continue
+        try:
+            submission_id = _id(submission, "id")
+        except ItemError:
+            continue
+        posted[submission_id] = not (
+            "posted_at" in submission and submission["posted_at"] is None
+        )
+    return posted
+
+
 def quiz_result_record(
-    item: dict[str, Any], quiz_id: str, points_possible: Any
+    item: dict[str, Any],
+    quiz_id: str,
+    points_possible: Any,
+    posted: Mapping[str, bool] | None = None,
 ) -> QuizResultRecord | None:
     """Return the result of a QuizSubmission, or None when it is no result yet.
 
     The score is ``kept_score`` (else ``score``); the most is the
     submission's ``quiz_points_possible``, else the quiz's points.
+    ``posted`` says which assignment Submissions the learner can see
+    (posted_submissions): a graded quiz's result (its ``submission_id`` set)
+    is no result until its Submission is posted. An ungraded quiz (practice
+    quiz, survey) has no assignment, no Submission and no post policy.
     """
     state = item.get("workflow_state")
     if state not in RESULT_STATES:
         return None
+    submission_id = item.get("submission_id")
+    if submission_id is not None:
+        visible = (posted or {}).get(_id(item, "submission_id"))
+        if visible is None:
+            # Fail closed: without its Submission the posted state is unknown.
+            raise ItemError(
+                "submission_id: Canvas sent no assignment submission for it, so "
+                "whether its score is posted is unknown; not stored"
+            )
+        if not visible:
+            # Scored but not posted: the portal's token sees the score, the
+            # learner does not yet; the first sync after posting stores it.
+            return None
     user_id = _id(item, "user_id")
     score = _number(item, "kept_score")
     if score is None:
@@ -221,12 +271,23 @@ class QuizResultsStream(CanvasStream):
         url: str | None,
     ) -> Iterator[Page]:
         path = f"{API}/courses/{seg(course_id)}/quizzes/{seg(quiz_id)}/submissions"
-        params = {"per_page": self.config.page_size(context)}
+        # include[]=submission: the posted state of the page's results comes
+        # in the same response, at no extra request.
+        params = {
+            "per_page": self.config.page_size(context),
+            "include[]": ["submission"],
+        }
         try:
             for fetched in api.listing(path, params, url, items_path=SUBMISSIONS_KEY):
+                posted = posted_submissions(fetched.response.json())
                 records, failures = map_items(
                     fetched.items,
-                    lambda item: quiz_result_record(item, quiz_id, points),
+                    partial(
+                        quiz_result_record,
+                        quiz_id=quiz_id,
+                        points_possible=points,
+                        posted=posted,
+                    ),
                 )
                 next_cursor = (
                     {"quiz": pk, "url": fetched.next_url} if fetched.next_url else None

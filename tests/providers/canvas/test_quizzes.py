@@ -321,3 +321,98 @@ def test_quiz_results_read_several_quizzes_at_once(db, canvas, quizzes):
 
     assert runs["quiz_results"].status == SyncStatus.SUCCEEDED
     assert sorted(results()) == ["8001", "8002", "8003"]
+
+
+def ada_sees() -> list[tuple[str, float]]:
+    ada = get_user_model().objects.get(username="ada@example.edu")
+    client = APIClient()
+    client.force_authenticate(ada)
+    rows = client.get("/api/v1/quiz-results/").json()["results"]
+    return [(row["external_id"], row["score"]) for row in rows]
+
+
+def test_an_unposted_score_is_hidden_until_canvas_posts_it(integration, canvas):
+    # A manual post policy: Canvas graded Ada's quiz but has not posted it.
+    canvas.post_quiz_grade(7001, 8001, posted_at=None)
+
+    runs = by_stream(run_sync_now(integration))
+
+    assert "8001" not in results()
+    assert ada_sees() == []
+    grace = QuizResult.objects.get(external_id="8002").pk
+    assert completed_events() == [grace]  # 8003 is still in review
+    run = runs["quiz_results"]
+    # Not a failure (8004's missing learner is the one): a result the learner
+    # cannot see yet is skipped, as an untaken one is.
+    assert (run.created, run.failed) == (2, 1)
+
+    canvas.post_quiz_grade(7001, 8001)
+    run_sync_now(integration, streams=["quiz_results"])
+    run_sync_now(integration, streams=["quiz_results"])
+
+    assert ada_sees() == [("8001", 8.0)]
+    posted = QuizResult.objects.get(external_id="8001")
+    assert completed_events().count(posted.pk) == 1
+
+
+def test_the_posted_state_follows_the_pages_at_no_extra_request(integration, canvas):
+    # 8003 is on the second page (two a page): its Submission comes with it.
+    canvas.update_quiz_submission(7001, 8003, workflow_state="complete")
+    canvas.post_quiz_grade(7001, 8003, posted_at=None)
+    run_sync_now(integration, streams=PREREQUISITES)
+    before = len(canvas.requests)
+
+    run_sync_now(integration, streams=["quiz_results"])
+
+    assert sorted(results()) == ["8001", "8002"]
+    listed = [
+        request
+        for request in canvas.requests[before:]
+        if request.path == "/api/v1/courses/101/quizzes/7001/submissions"
+    ]
+    assert len(listed) == 2 and listed[1].arg("page")
+    assert all(request.query["include[]"] == ["submission"] for request in listed)
+    # 7001's two pages and one each for 7002 and 7003: nothing else.
+    assert [
+        re.fullmatch(SUBMISSIONS, r.path) is not None for r in canvas.requests[before:]
+    ] == [True] * 4
+
+
+def test_a_regrade_while_hidden_waits_for_the_next_post(integration, canvas):
+    run_sync_now(integration)
+    canvas.post_quiz_grade(7001, 8001, posted_at=None)  # "Hide grades"
+    canvas.update_quiz_submission(7001, 8001, kept_score=9.5, score=9.5)
+
+    run_sync_now(integration, streams=["quiz_results"])
+    hidden = ada_sees()
+    canvas.post_quiz_grade(7001, 8001)
+    run_sync_now(integration, streams=["quiz_results"])
+
+    # While hidden the learner keeps the score Canvas last showed her.
+    assert hidden == [("8001", 8.0)]
+    assert ada_sees() == [("8001", 9.5)]
+    row = QuizResult.objects.get(external_id="8001")
+    assert completed_events().count(row.pk) == 1
+
+
+def test_an_ungraded_quiz_has_no_post_policy_and_is_stored(integration, canvas):
+    practice = canvas.add_quiz(101, id=7004, title="Warm-up", quiz_type="practice_quiz")
+    taken = canvas.add_quiz_submission(7004, 501, id=8006, score=3.0, posted_at=None)
+    assert (practice["assignment_id"], taken["submission_id"]) == (None, None)
+
+    run_sync_now(integration)
+
+    assert ("8006", 3.0) in ada_sees()
+
+
+def test_a_result_without_its_submission_fails_closed(integration, canvas):
+    quiz_submission = canvas.quiz_submissions[7001].by_id[8001]
+    del canvas.quiz_grades[quiz_submission["submission_id"]]
+
+    runs = by_stream(run_sync_now(integration))
+
+    assert "8001" not in results()
+    reasons = {
+        item["external_id"]: item["reason"] for item in runs["quiz_results"].failures
+    }
+    assert "whether its score is posted is unknown" in reasons["8001"]
