@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,6 +33,7 @@ from portal.achievements.criteria import Fact
 from portal.achievements.models import Achievement, Criterion, EarnedAchievement
 from portal.events.models import Event
 from portal.events.outbox import emit_all
+from portal.learning.models import Course
 
 if TYPE_CHECKING:
     from integrations.models import Integration
@@ -74,8 +76,10 @@ def on_progress_stored(integration: Integration, rows: Iterable[Progress]) -> No
 def award(facts: list[Fact], wanted: Iterable[str]) -> list[EarnedAchievement]:
     """Award the enabled achievements of the ``wanted`` criteria that facts meet.
 
-    Call inside the transaction of the change the facts describe. Returns
-    the awards written; an achievement a learner has is never awarded again.
+    Called by the dispatcher's pass (events) or in a synced page's
+    transaction (rows). Returns the awards written; an achievement a learner
+    has is never awarded again, and a fact whose learner or course is gone
+    since (an event is heard after its change) awards nothing.
     """
     if not facts:
         return []
@@ -83,7 +87,7 @@ def award(facts: list[Fact], wanted: Iterable[str]) -> list[EarnedAchievement]:
     if not achievements:
         return []
 
-    chosen = _first_met(achievements, facts)
+    chosen = _still_there(_first_met(achievements, facts))
     if not chosen:
         return []
     earned = set(
@@ -132,6 +136,30 @@ def _first_met(
                     continue
             chosen[pair] = (achievement, fact)
     return chosen
+
+
+def _still_there(
+    chosen: dict[tuple[int, int], tuple[Achievement, Fact]],
+) -> dict[tuple[int, int], tuple[Achievement, Fact]]:
+    """Drop the awards whose learner or course was deleted since the fact."""
+    if not chosen:
+        return chosen
+    facts = [fact for _, fact in chosen.values()]
+    learners = set(
+        get_user_model()
+        .objects.filter(pk__in={fact.learner_id for fact in facts})
+        .values_list("pk", flat=True)
+    )
+    wanted_courses = {fact.course_id for fact in facts if fact.course_id is not None}
+    courses = set(
+        Course.objects.filter(pk__in=wanted_courses).values_list("pk", flat=True)
+    )
+    return {
+        pair: (achievement, fact)
+        for pair, (achievement, fact) in chosen.items()
+        if fact.learner_id in learners
+        and (fact.course_id is None or fact.course_id in courses)
+    }
 
 
 def _write(items: list[tuple[Achievement, Fact]]) -> list[EarnedAchievement]:

@@ -28,8 +28,8 @@ from integrations.providers.base import DeliveryResult, Provider, SinkMessage
 from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from portal.events import sinkstate
-from portal.events.models import Delivery, DeliveryStatus, Event, SinkState
-from portal.events.routing import dispatch_events, render_message
+from portal.events.models import Delivery, DeliveryStatus, SinkState
+from portal.events.routing import DISPATCH_BATCH, dispatch_pass, render_message
 from portal.events.writeback import deliver_write_backs
 
 logger = logging.getLogger(__name__)
@@ -160,15 +160,20 @@ def _busy_keys(
     )
 
 
-def renew_lease(batch: list[Delivery], lease: timedelta) -> None:
-    """Extend the lease of a claimed batch that is still being sent."""
+def renew_lease(batch: list[Delivery], lease: timedelta) -> bool:
+    """Extend the lease of a claimed batch being sent; False if it was lost.
+
+    Lost means the sweeper gave some of its rows back after the lease ran
+    out, and another worker may hold them now.
+    """
     if not batch:
-        return
-    Delivery.objects.filter(
+        return True
+    renewed = Delivery.objects.filter(
         pk__in=[delivery.pk for delivery in batch],
         status=DeliveryStatus.DELIVERING,
         lease_owner=batch[0].lease_owner,
     ).update(lease_expires_at=timezone.now() + lease)
+    return renewed == len(batch)
 
 
 def _one_per_coalesce_key(candidates: list[Delivery], max_batch: int) -> list[Delivery]:
@@ -573,8 +578,15 @@ def sweep() -> list[int]:
     # an interval was the pipeline's ceiling, and one pass of everything
     # would hold the write lock for long.
     for _ in range(DISPATCH_PASSES):
-        dispatch_events()
-        if not Event.objects.filter(dispatched_at__isnull=True).exists():
+        try:
+            handled, _ = dispatch_pass()
+        except Exception:
+            # A pass that cannot commit must not stop lost batches from being
+            # recovered and due deliveries from being sent.
+            logger.exception("events.dispatch.failed")
+            break
+        if handled < DISPATCH_BATCH:
+            # The backlog is empty, or another dispatcher holds the pass.
             break
     recovered = recover_expired_leases()
     if recovered:

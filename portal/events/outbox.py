@@ -125,6 +125,7 @@ def notify(events: Sequence[Event]) -> None:
     writes undone, and the pass goes on, so a broken listener cannot stop
     events from reaching their sinks.
     """
+    connection = connections[router.db_for_write(Event)]
     by_kind: dict[str, list[Event]] = {}
     for event in events:
         if event.kind in _listeners:
@@ -134,6 +135,13 @@ def notify(events: Sequence[Event]) -> None:
             try:
                 with transaction.atomic():
                     listener(chosen)
+                    # Deferred foreign keys would fail only at the pass's
+                    # commit, taking every event of it down: check them here,
+                    # where a failure undoes this listener alone (PostgreSQL;
+                    # SQLite would check every table, so it is left to the
+                    # listener not to write a dangling reference).
+                    if connection.vendor == "postgresql":
+                        connection.check_constraints()
             except Exception:
                 logger.exception(
                     "events.listener.failed",

@@ -148,25 +148,45 @@ def delivery_key(event: Event, sink_id: int) -> str:
     return f"{event.pk}:{sink_id}"
 
 
-def dispatch_events(limit: int = DISPATCH_BATCH) -> list[int]:
-    """Turn undispatched events into deliveries; return the sinks given work.
+#: The PostgreSQL advisory lock held by the one dispatcher pass at a time.
+DISPATCH_LOCK = 5_318_008_120_261_204
 
-    One transaction per pass: the events are read (locked, where the
-    database can skip rows another dispatcher holds), routed, handed to the
+
+def dispatch_events(limit: int = DISPATCH_BATCH) -> list[int]:
+    """Turn undispatched events into deliveries; return the sinks given work."""
+    return dispatch_pass(limit)[1]
+
+
+def dispatch_pass(limit: int = DISPATCH_BATCH) -> tuple[int, list[int]]:
+    """Dispatch up to ``limit`` of the oldest events; return (events, sinks).
+
+    One transaction per pass: the events are read, routed, handed to the
     outbox's listeners and marked dispatched together, so a pass that dies
-    leaves them all for the next one and two passes never share an event.
+    leaves them all for the next one. Passes run one at a time (SQLite's
+    write lock; an advisory lock on PostgreSQL, where a pass that finds it
+    taken returns at once): two passes at once would route a learner's
+    later event before an earlier one still in the other pass, and ordered
+    sinks would get them out of order.
     """
     with transaction.atomic():
+        if not _dispatcher_lock():
+            return 0, []
         return _dispatch(limit)
 
 
-def _dispatch(limit: int) -> list[int]:
+def _dispatcher_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+        return bool(cursor.fetchone()[0])
+
+
+def _dispatch(limit: int) -> tuple[int, list[int]]:
     undispatched = Event.objects.filter(dispatched_at__isnull=True).order_by("id")
-    if connection.features.has_select_for_update_skip_locked:
-        undispatched = undispatched.select_for_update(skip_locked=True)
     events = list(undispatched[:limit])
     if not events:
-        return []
+        return 0, []
     rules = list(
         RoutingRule.objects.filter(enabled=True, sink__enabled=True).order_by("id")
     )
@@ -197,7 +217,7 @@ def _dispatch(limit: int) -> list[int]:
             "sinks": len(sinks),
         },
     )
-    return sinks
+    return len(events), sinks
 
 
 def _deliveries_for(

@@ -20,7 +20,6 @@ from django.db import transaction
 
 from integrations import errors
 from integrations.providers.base import DeliveryResult, Provider, SinkMessage
-from integrations.redaction import redact_text
 from integrations.registry import UnknownProvider, get_provider
 from portal.events.models import Delivery, Event
 from portal.events.outbox import emit
@@ -100,25 +99,32 @@ def deliver_write_backs(
     provider: Provider,
     integration: Integration,
     messages: Sequence[SinkMessage],
-    renew: Callable[[], None] | None = None,
+    renew: Callable[[], bool] | None = None,
 ) -> DeliveryResult:
     """Push the progress of each message to the LMS; one message per row.
 
     A failure that concerns the whole integration (refused credentials or
-    rights, a rate limit, an outage, a crash) stops the batch: raised when
+    rights, a rate limit, an outage) stops the batch: raised when
     nothing was settled yet, else named in ``failed`` for this row and the
     rest, so the rows already pushed are not pushed again. A row the LMS
     refuses for good (its course is not set up for write-back, a refused
-    grade) is ``failed`` alone and the batch goes on: it is dead at once
-    and counts against the sink, so an admin hears of it. A learner with no
-    account in the LMS is ``rejected``: nothing about the sink. ``renew``
-    is called before each push to keep the batch's lease.
+    grade, a 404) or a crash on one row is ``failed`` alone and the batch
+    goes on: it counts against the sink, so an admin hears of it. A learner
+    with no account in the LMS is ``rejected``: nothing about the sink.
+    ``renew`` is called before each push to keep the batch's lease; when it
+    says the lease is lost the batch stops.
     """
-    from portal.learning.models import Progress
+    from portal.learning.models import LearnerIdentity, Progress
 
     ids = [message.payload.get("progress_id") for message in messages]
     rows = Progress.objects.select_related("course", "learner").in_bulk(
         [progress_id for progress_id in ids if isinstance(progress_id, int)]
+    )
+    linked = set(
+        LearnerIdentity.objects.filter(
+            integration=integration,
+            user_id__in={row.learner_id for row in rows.values()},
+        ).values_list("user_id", flat=True)
     )
     client = provider.build_client(integration)
 
@@ -127,8 +133,13 @@ def deliver_write_backs(
     rejected: dict[str, str] = {}
     failed: dict[str, errors.IntegrationError] = {}
     for number, (message, progress_id) in enumerate(zip(messages, ids, strict=True)):
-        if renew is not None:
-            renew()
+        if renew is not None and not renew():
+            # The lease is lost (a push outlived it): another worker has
+            # these rows now, so this one stops before pushing any again.
+            logger.warning(
+                "events.write_back.lease_lost", extra={"integration": integration.name}
+            )
+            break
         progress = rows.get(progress_id)
         if progress is None or progress.deleted_at is not None:
             rejected[message.key] = (
@@ -136,19 +147,29 @@ def deliver_write_backs(
                 "write back."
             )
             continue
-        failure = _push(provider, integration, client, progress)
-        if isinstance(failure, dict):
-            _announce(integration, progress.pk, message.key, failure)
-            details[message.key] = failure
+        if progress.learner_id not in linked:
+            # Nothing about the LMS: this learner has no account there.
+            rejected[message.key] = (
+                f"Learner {progress.learner_id} has no account in "
+                f"'{integration.name}' (no enrollment of theirs was synced)."
+            )
+            continue
+        outcome, crashed = _push(provider, integration, client, progress)
+        if isinstance(outcome, dict):
+            _announce(integration, progress.pk, message.key, outcome)
+            details[message.key] = outcome
             delivered += 1
-        elif isinstance(failure, errors.NotFound):
-            rejected[message.key] = redact_text(str(failure))
-        elif not (failure.retryable or isinstance(failure, INTEGRATION_WIDE)):
-            failed[message.key] = failure
+        elif crashed or not (
+            outcome.retryable or isinstance(outcome, INTEGRATION_WIDE)
+        ):
+            # This row's own failure (a bug on it, or the LMS refusing it
+            # for good: a course without the portal's grade item): retried
+            # or dead alone, counted against the sink; the rest go on.
+            failed[message.key] = outcome
         elif not (delivered or rejected or failed):
-            raise failure
+            raise outcome
         else:
-            failed.update({later.key: failure for later in messages[number:]})
+            failed.update({later.key: outcome for later in messages[number:]})
             break
     return DeliveryResult(
         delivered=delivered, details=details, rejected=rejected, failed=failed
@@ -157,19 +178,19 @@ def deliver_write_backs(
 
 def _push(
     provider: Provider, integration: Integration, client: Any, progress: Any
-) -> dict[str, Any] | errors.IntegrationError:
-    """Return what the push did, or the typed error it ended with."""
+) -> tuple[dict[str, Any] | errors.IntegrationError, bool]:
+    """Return what the push did, or the typed error it ended with; and if it
+    crashed (a bug, not an answer of the LMS)."""
     try:
-        return provider.push_progress(integration, client, progress) or {}
+        return provider.push_progress(integration, client, progress) or {}, False
     except errors.IntegrationError as error:
-        return error
+        return error, False
     except Exception as error:
-        # A bug on one row must not mark the rows already pushed as failed.
         logger.exception(
             "events.write_back.crashed",
             extra={"integration": integration.name, "progress_id": progress.pk},
         )
-        return errors.TransientError(f"Internal error: {type(error).__name__}")
+        return errors.TransientError(f"Internal error: {type(error).__name__}"), True
 
 
 def _announce(

@@ -15,6 +15,7 @@ from portal.achievements.awarding import _write, award
 from portal.achievements.criteria import Fact
 from portal.achievements.models import Criterion, EarnedAchievement
 from portal.events.domain import course_completed
+from portal.events.models import Event
 from portal.events.outbox import emit
 from portal.learning.models import Progress
 from tests.achievements.helpers import (
@@ -242,3 +243,22 @@ def test_only_enabled_achievements_of_the_wanted_criteria_are_read(biology):
     )
     assert found.min_percent == Decimal("12.5")
     assert enabled_achievements({Criterion.QUIZ_SCORE}) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_learner_deleted_before_the_dispatch_awards_nothing_and_blocks_nothing(
+    biology, ada
+):
+    from portal.events.delivery import sweep
+
+    first_course()
+    progress = make_progress(biology, ada, "100")
+    with transaction.atomic():
+        course_completed(progress, "lms", "api")
+    emit("sync.failed", subject="integration:lms")
+    ada.delete()
+
+    sweep()
+
+    assert EarnedAchievement.objects.count() == 0
+    assert not Event.objects.filter(dispatched_at__isnull=True).exists()

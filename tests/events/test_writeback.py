@@ -44,6 +44,7 @@ COURSE_FAILURES: dict[str, Exception] = {
     "crashes": KeyError("grade"),
     "unset": ConfigurationError("The gradebook has no portal column in this course"),
     "forbidden": PermissionDenied("The token may not grade"),
+    "gone": NotFound("The gradebook has no such course"),
 }
 
 
@@ -348,7 +349,7 @@ def test_one_rows_failure_refuses_that_row_and_pushes_the_others(progress, grade
     refused, pushed = write_backs()
     assert refused.status == DeliveryStatus.DEAD
     assert refused.error_code == "rejected_by_sink"
-    assert "has no gradebook account" in refused.error
+    assert "has no account in 'gradebook'" in refused.error
     assert pushed.status == DeliveryStatus.DELIVERED
     assert gradebook.grades == {"/grades/c1/77": {"percent": "65.00"}}
 
@@ -540,3 +541,40 @@ def test_an_outage_mid_batch_retries_only_the_rows_not_pushed(progress, gradeboo
 
     assert deliver_due(progress.integration, "worker-1") == 1
     assert [request.path for request in gradebook.requests] == ["/grades/c1/88"]
+
+
+def test_a_crash_on_the_first_row_leaves_the_next_rows_alone(progress, gradebook):
+    broken = progress_in(progress, "crashes")
+    change_percent(broken, "20")
+    change_percent(progress, "10")
+
+    assert push_due(progress.integration) == 1
+
+    crashed, pushed = write_backs()
+    assert (crashed.status, crashed.error_code) == ("failed", "transient_error")
+    assert pushed.status == DeliveryStatus.DELIVERED
+
+
+def test_a_course_the_lms_does_not_know_is_dead_and_counted(progress, gradebook):
+    gone = progress_in(progress, "gone")
+    change_percent(gone, "20")
+
+    push_due(progress.integration)
+
+    [dead] = write_backs()
+    assert (dead.status, dead.error_code) == ("dead", "not_found")
+    assert SinkState.objects.get(sink=progress.integration).consecutive_dead == 1
+
+
+def test_a_lost_lease_is_noticed(progress):
+    change_percent(progress, "40")
+    dispatch_events()
+    batch = claim_batch(
+        progress.integration, "worker-1", 10, ordered=False, coalescing=True
+    )
+    Delivery.objects.filter(pk=batch[0].pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    recover_expired_leases()
+
+    assert renew_lease(batch, WRITE_BACK_LEASE) is False
