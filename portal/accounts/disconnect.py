@@ -1,10 +1,10 @@
 """Disconnecting a learner's account: revoke at the service, then forget.
 
-The token is revoked where the service offers revocation (Canvas, GitHub,
-Google, GitLab); the local tokens are deleted whatever the service
-answered, so a failed revocation never leaves a usable token behind in
-the portal. The failure is logged with the service and the error's code,
-never the token.
+The token is revoked where the service offers revocation (Canvas, Discord,
+GitHub, GitLab, Google, Slack, Vimeo: portal/accounts/services.py); the
+local tokens are deleted whatever the service answered, so a failed
+revocation never leaves a usable token behind in the portal. The failure
+is logged with the service and the error's code, never the token.
 """
 
 from __future__ import annotations

@@ -93,13 +93,17 @@ def _http_client(url: str, provider: str, auth: Any = None) -> HttpClient:
 
 
 def _allauth_adapter(provider: str) -> type:
+    from allauth.socialaccount.providers.discord.views import DiscordOAuth2Adapter
     from allauth.socialaccount.providers.github.views import GitHubOAuth2Adapter
     from allauth.socialaccount.providers.google.views import GoogleOAuth2Adapter
+    from allauth.socialaccount.providers.slack.views import SlackOAuth2Adapter
     from allauth.socialaccount.providers.vimeo_oauth2.views import (
         VimeoOAuth2Adapter,
     )
 
     adapters = {
+        "discord": DiscordOAuth2Adapter,
+        "slack": SlackOAuth2Adapter,
         "github": GitHubOAuth2Adapter,
         "google": GoogleOAuth2Adapter,
         "vimeo_oauth2": VimeoOAuth2Adapter,
@@ -132,8 +136,7 @@ def vimeo_api_url() -> str:
     https://api.vimeo.com: the host of the adapter's profile URL, where the
     learner's token was issued and is accepted.
     """
-    parts = urlsplit(_allauth_adapter("vimeo_oauth2").profile_url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return _origin(_allauth_adapter("vimeo_oauth2").profile_url)
 
 
 def _canvas_base(app: ProviderApp) -> str:
@@ -216,6 +219,44 @@ def _revoke_vimeo(app: ProviderApp, connection: Connection, token: str) -> None:
     _check_revoked(response, "vimeo_oauth2")
 
 
+def _revoke_slack(app: ProviderApp, connection: Connection, token: str) -> None:
+    # auth.revoke with the token itself (api.slack.com/methods/auth.revoke),
+    # on the Web API host of allauth's token URL. Slack answers HTTP 200 to
+    # a refusal too, so the body's "ok" is what tells.
+    url = f"{_origin(_allauth_adapter('slack').access_token_url)}/api/auth.revoke"
+    response = _send("POST", url, "slack", auth=BearerToken(token))
+    _check_revoked(response, "slack")
+    body = _json_or_empty(response)
+    if body.get("ok") is not True:
+        raise TransientError(
+            f"Slack did not revoke the token ({_slack_code(body.get('error'))}).",
+            integration="oauth-slack",
+            status=response.status,
+        )
+
+
+def _slack_code(error: Any) -> str:
+    # Slack's error codes are short snake_case words; anything else is not
+    # repeated into the portal's messages.
+    text = str(error or "no_answer")
+    return text if text.replace("_", "").isalnum() and len(text) <= 60 else "error"
+
+
+def _revoke_discord(app: ProviderApp, connection: Connection, token: str) -> None:
+    # POST /oauth2/token/revoke next to the token URL, the client by HTTP
+    # Basic, the token in the form (discord.com/developers/docs/topics/
+    # oauth2, "Token Revocation Example").
+    url = f"{_allauth_adapter('discord').access_token_url.rstrip('/')}/revoke"
+    auth = BasicAuth(app.client_id, app.secret.reveal())
+    data = {"token": token, "token_type_hint": "access_token"}
+    _check_revoked(_send("POST", url, "discord", auth=auth, data=data), "discord")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def google_revoke_url() -> str:
     """Return Google's revocation endpoint (overridable for tests and proxies)."""
     configured = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get("google", {})
@@ -275,6 +316,28 @@ SERVICES: dict[str, OAuthService] = {
             # Vimeo's authentication guide names no code_challenge; the
             # state parameter protects the flow. Its tokens do not expire
             # and come without a refresh token.
+            pkce=False,
+        ),
+        OAuthService(
+            "slack",
+            "Slack",
+            lambda app: _allauth_adapter("slack").access_token_url,
+            _revoke_slack,
+            # Sign in with Slack's OpenID Connect scopes.
+            ("openid", "profile", "email"),
+            # Sign in with Slack's guide and openid.connect.token's
+            # reference name no code_challenge; state protects the flow.
+            # Its tokens come without expiry or refresh token.
+            pkce=False,
+        ),
+        OAuthService(
+            "discord",
+            "Discord",
+            lambda app: _allauth_adapter("discord").access_token_url,
+            _revoke_discord,
+            ("identify", "email"),
+            # Discord's OAuth2 topic documents no PKCE for the web flow;
+            # state protects it. Its week-long tokens refresh.
             pkce=False,
         ),
     )

@@ -39,6 +39,13 @@ import re
 import threading
 from typing import Any
 
+from tests.fakes.oauth import (
+    AuthorizationServer,
+    OAuthRefusal,
+    OAuthUser,
+    bearer_token,
+    request_parameters,
+)
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 WEBHOOK_ID = "112233445566778899"
@@ -181,3 +188,132 @@ def _color_error(embed: dict[str, Any]) -> dict[str, Any]:
 def _too_long(limit: int) -> dict[str, Any]:
     message = f"Must be {limit} or fewer in length."
     return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": message}]}
+
+
+#: Discord's access tokens last a week (``expires_in`` 604800 in the
+#: token response of the OAuth2 topic's example).
+DISCORD_TOKEN_LIFETIME = 604800
+
+
+class DiscordAuthorization(AuthorizationServer):
+    """Discord's authorization code grant, as the OAuth2 topic documents it.
+
+    ``GET /oauth2/authorize`` (the documented URL) and ``/api/oauth2/
+    authorize`` (the one allauth's adapter opens; both are served by
+    Discord [assumed: the API-prefixed path is not in the docs' table]);
+    ``POST /api/oauth2/token`` with the client by HTTP Basic or in the form;
+    ``POST /api/oauth2/token/revoke`` with ``token`` (and an optional
+    ``token_type_hint``) and the client credentials. A week-long access
+    token and a refresh token; a refresh hands out a new refresh token and
+    retires the old one [assumed: the docs show the new one in the answer,
+    not that the old one stops working]. Revoking either token revokes the
+    authorization, the other token with it [assumed]. Error bodies are RFC
+    6749's (``invalid_grant``, ``invalid_client``), their descriptions
+    [assumed].
+    """
+
+    authorize_path = "/oauth2/authorize"
+    token_path = "/api/oauth2/token"
+    revoke_path = "/api/oauth2/token/revoke"
+    access_token_lifetime = DISCORD_TOKEN_LIFETIME
+    rotates_refresh_tokens = True
+    prefixes = {"code": "dc-code-", "access": "dc-access-", "refresh": "dc-refresh-"}
+    service_name = "Discord"
+
+    def install(self) -> None:
+        """Add the API-prefixed authorize path and the revocation endpoint."""
+        super().install()
+        self.server.route("GET", "/api/oauth2/authorize", self._authorize)
+        self.server.route("POST", "/api/oauth2/authorize", self._decide)
+        self.server.route("POST", self.revoke_path, self._revoke_endpoint)
+
+    def parse_scope(self, raw: str | None) -> list[str]:
+        """Return the scopes asked (space-separated; none means none)."""
+        return (raw or "").split()
+
+    def denied_params(self) -> dict[str, str]:
+        """Return the redirect's parameters after Deny."""
+        return {
+            "error": "access_denied",
+            "error_description": "The resource owner or authorization server "
+            "denied the request",
+        }
+
+    def _revoke_endpoint(self, request: RecordedRequest) -> Reply:
+        fake = self.server
+        with fake.faults_lock:
+            if fake.revocation_faults:
+                return fake.revocation_faults.pop(0)
+        params = request_parameters(request)
+        try:
+            with self._lock:
+                self._authenticate(request, params)
+        except OAuthRefusal as refusal:
+            return self.error_reply(request, refusal.kind)
+        if not params.get("token"):
+            return self.error_reply(request, "invalid_request")
+        # RFC 7009 2.2: an unknown or already revoked token is answered 200
+        # as well [assumed for Discord].
+        self.revoke(params["token"])
+        return Reply.json({})
+
+
+class DiscordOAuthFake(FakeServer):
+    """discord.com for a learner's connection: OAuth2 and ``/users/@me``.
+
+    What it reproduces, from discord.com/developers/docs "OAuth2" and
+    "Users" (Get Current User):
+
+    - the grant of :class:`DiscordAuthorization` (``oauth``); Deny
+      redirects with ``error=access_denied`` (and ``error_description``
+      [assumed wording]);
+    - ``GET /api/users/@me`` with the Bearer token: the user object (``id``
+      as a snowflake string, ``username``, ``discriminator`` "0" for new
+      usernames, ``global_name``, ``avatar``; ``email`` and ``verified``
+      with the ``email`` scope only); without a valid token 401 ``{"message":
+      "401: Unauthorized", "code": 0}``.
+
+    :meth:`fail_revocation` answers the next revocations with HTTP 5xx.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.faults_lock = threading.Lock()
+        self.revocation_faults: list[Reply] = []
+        self.route("GET", "/api/users/@me", self._me)
+        self.oauth = DiscordAuthorization(self)
+
+    def add_user(
+        self, snowflake: str, username: str, *, global_name: str, email: str
+    ) -> OAuthUser:
+        """Add a Discord user who can approve; the first one is signed in."""
+        return self.oauth.add_user(snowflake, username, name=global_name, email=email)
+
+    def fail_revocation(self, times: int = 1, status: int = 500) -> None:
+        """Answer the next ``times`` revocations with a server error."""
+        with self.faults_lock:
+            self.revocation_faults.extend(
+                [Reply.text("Internal Server Error", status)] * times
+            )
+
+    def _me(self, request: RecordedRequest) -> Reply:
+        token = bearer_token(request)
+        user = self.oauth.user_for(token)
+        if user is None:
+            return Reply.json({"message": "401: Unauthorized", "code": 0}, 401)
+        body: dict[str, Any] = {
+            "id": str(user.id),
+            "username": user.login,
+            "discriminator": "0",
+            "global_name": user.name,
+            "avatar": None,
+            "mfa_enabled": False,
+            "locale": "en-US",
+            "flags": 0,
+            "premium_type": 0,
+            "public_flags": 0,
+        }
+        if "email" in self.oauth.scope_of(token):
+            body["email"] = user.email
+            body["verified"] = user.email_verified
+        return Reply.json(body)

@@ -31,6 +31,13 @@ import re
 import threading
 from typing import Any
 
+from tests.fakes.oauth import (
+    AuthorizationServer,
+    OAuthUser,
+    TokenIssue,
+    bearer_token,
+    request_parameters,
+)
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 TEAM, BOT = "T0PORTAL1", "B0PORTAL2"
@@ -387,3 +394,156 @@ def _shape(channel: dict[str, Any]) -> dict[str, Any]:
         "created": 1504554479,
         "creator": "U0123456",
     }
+
+
+#: Sign in with Slack's refusals of ``openid.connect.token``: HTTP 200 and
+#: ``{"ok": false, "error"}`` as every Web API method answers. The codes are
+#: those the method reference lists [assumed for ``invalid_grant_type``].
+SIGN_IN_ERRORS: dict[str, tuple[int, str, str]] = {
+    "invalid_client": (200, "invalid_client_id", ""),
+    "invalid_request": (200, "invalid_arguments", ""),
+    "bad_code": (200, "invalid_code", ""),
+    "redirect_mismatch": (200, "bad_redirect_uri", ""),
+    "pkce_failed": (200, "invalid_code", ""),
+    "bad_refresh": (200, "invalid_refresh_token", ""),
+    "unsupported_grant_type": (200, "invalid_grant_type", ""),
+    "unverified_email": (200, "invalid_code", ""),
+}
+
+
+class SlackSignIn(AuthorizationServer):
+    """Sign in with Slack (OpenID Connect) on :class:`SlackSignInFake`.
+
+    ``GET /openid/connect/authorize`` (consent page), ``POST
+    /api/openid.connect.token`` (client credentials in the form, as Slack's
+    method reference takes them and allauth sends them). Tokens do not
+    expire and come without a refresh token: Slack issues refresh tokens
+    only to apps that opted into token rotation, which Sign in with Slack
+    apps do not need. The ``redirect_uri`` is checked at the token
+    endpoint only if the authorize request sent one ("required if your app
+    passed it").
+    """
+
+    authorize_path = "/openid/connect/authorize"
+    token_path = "/api/openid.connect.token"
+    access_token_lifetime = None
+    issues_refresh_tokens = False
+    errors = SIGN_IN_ERRORS
+    www_authenticate = None
+    prefixes = {"code": "slack-code-", "access": "xoxp-", "secret": "slack-secret-"}
+    service_name = "Slack"
+
+    def __init__(self, server: SlackSignInFake) -> None:
+        self.slack = server
+        super().__init__(server)
+
+    def install(self) -> None:
+        """Add ``openid.connect.userInfo`` and ``auth.revoke``."""
+        super().install()
+        self.server.route("*", "/api/openid.connect.userInfo", self._user_info)
+        self.server.route("*", "/api/auth.revoke", self._revoke_token)
+
+    def token_response(self, issue: TokenIssue) -> dict[str, Any]:
+        """Return Slack's answer: ``ok``, the token and an ``id_token``."""
+        return {
+            "ok": True,
+            "access_token": issue.access.token,
+            "token_type": "Bearer",
+            # A JWT at Slack; allauth's adapter reads the userInfo method
+            # instead, so the fake's id_token is an opaque string [assumed
+            # harmless: nothing the portal runs decodes it].
+            "id_token": f"fake-id-token-{issue.access.user.id}",
+        }
+
+    def error_reply(self, request: RecordedRequest, kind: str) -> Reply:
+        """Answer a refused exchange as the Web API does: 200, ``ok: false``."""
+        return _error(self.errors[kind][1])
+
+    def _token_of(self, request: RecordedRequest) -> str | None:
+        # Web API methods take the token as a Bearer header or a ``token``
+        # argument (api.slack.com/web, "Authentication").
+        return bearer_token(request) or request_parameters(request).get("token")
+
+    def _user_info(self, request: RecordedRequest) -> Reply:
+        token = self._token_of(request)
+        if not token:
+            return _error("not_authed")
+        user = self.user_for(token)
+        if user is None:
+            record = self.access_token(token)
+            return _error("token_revoked" if record else "invalid_auth")
+        return Reply.json({"ok": True, **self.slack.claims(user)})
+
+    def _revoke_token(self, request: RecordedRequest) -> Reply:
+        with self.slack.faults_lock:
+            if self.slack.revocation_faults:
+                return self.slack.revocation_faults.pop(0)
+        token = self._token_of(request)
+        if not token:
+            return _error("not_authed")
+        if self.user_for(token) is None:
+            return _error("invalid_auth")
+        test = request_parameters(request).get("test") in ("1", "true")
+        if not test:
+            self.revoke(token)
+        return Reply.json({"ok": True, "revoked": not test})
+
+
+class SlackSignInFake(FakeServer):
+    """slack.com for Sign in with Slack: authorize, token, userInfo, revoke.
+
+    What it reproduces, from api.slack.com "Sign in with Slack" and the
+    method references of openid.connect.token, openid.connect.userInfo and
+    auth.revoke:
+
+    - the authorization code flow of :class:`SlackSignIn` (``oauth``), the
+      scopes ``openid profile email``; Deny redirects with
+      ``error=access_denied``;
+    - ``openid.connect.userInfo`` with the Bearer token: ``{"ok": true,
+      "sub", "https://slack.com/user_id", "https://slack.com/team_id",
+      "email", "email_verified", "name", ...}``; an unknown token answers
+      ``invalid_auth``, a revoked one ``token_revoked``, none
+      ``not_authed`` (HTTP 200 each);
+    - ``auth.revoke`` with the token (Bearer or ``token`` form field):
+      ``{"ok": true, "revoked": true}``; ``test=1`` revokes nothing and
+      answers ``revoked: false``; a token already revoked answers
+      ``invalid_auth`` [assumed: the reference lists the code, not when].
+
+    :meth:`fail_revocation` answers the next revocations with HTTP 5xx.
+    """
+
+    def __init__(self, team_id: str = TEAM) -> None:
+        super().__init__()
+        self.team_id = team_id
+        self.faults_lock = threading.Lock()
+        self.revocation_faults: list[Reply] = []
+        self.oauth = SlackSignIn(self)
+
+    def add_user(self, user_id: str, name: str, email: str) -> OAuthUser:
+        """Add a workspace member who can sign in; the first is signed in."""
+        return self.oauth.add_user(user_id, name, name=name, email=email)
+
+    def claims(self, user: OAuthUser) -> dict[str, Any]:
+        """Return the OpenID claims userInfo answers for ``user``."""
+        given, _, family = user.name.partition(" ")
+        return {
+            "sub": str(user.id),
+            "https://slack.com/user_id": str(user.id),
+            "https://slack.com/team_id": self.team_id,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "date_email_verified": 1622128723,
+            "name": user.name,
+            "given_name": given,
+            "family_name": family,
+            "locale": "en-US",
+            "https://slack.com/team_name": "Portal School",
+            "https://slack.com/team_domain": "portal-school",
+        }
+
+    def fail_revocation(self, times: int = 1, status: int = 500) -> None:
+        """Answer the next ``times`` auth.revoke calls with a server error."""
+        with self.faults_lock:
+            self.revocation_faults.extend(
+                [Reply.text("Internal Server Error", status)] * times
+            )
