@@ -397,8 +397,9 @@ def _shape(channel: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Sign in with Slack's refusals of ``openid.connect.token``: HTTP 200 and
-#: ``{"ok": false, "error"}`` as every Web API method answers. The codes are
-#: those the method reference lists [assumed for ``invalid_grant_type``].
+#: ``{"ok": false, "error"}`` as every Web API method answers. The codes
+#: are [assumed]: those Slack's oauth.v2.access answers, not checked
+#: against openid.connect.token's own reference.
 SIGN_IN_ERRORS: dict[str, tuple[int, str, str]] = {
     "invalid_client": (200, "invalid_client_id", ""),
     "invalid_request": (200, "invalid_arguments", ""),
