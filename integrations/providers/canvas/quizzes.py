@@ -42,10 +42,9 @@ from integrations.providers.canvas.sync import (
     _is_pk,
     _number,
     _text,
-    _with_last,
+    pages_by_parent,
 )
 from integrations.providers.items import ItemError, map_items
-from integrations.sync.lookahead import fetch_ahead
 
 if TYPE_CHECKING:
     from integrations.providers.base import StreamContext
@@ -224,32 +223,15 @@ class QuizResultsStream(CanvasStream):
         """Yield pages of submissions quiz after quiz, from ``cursor`` on."""
         start, inclusive, resume_url = _quiz_cursor(cursor, context, self.name)
         api = CanvasApi(context.client)
-
-        def first_page(entry: tuple[tuple[Any, ...], bool]) -> tuple[Page, Iterator]:
-            # Runs in the look-ahead pool: HTTP and mapping only, no database.
-            (pk, quiz_id, course_id, points), is_last = entry
-            url = resume_url if (inclusive and pk == start) else None
-            after = None if is_last else {"after": pk}
-            pages = self._quiz_pages(context, api, pk, quiz_id, course_id, points, url)
-            pages = self._ending(pages, after)
-            first = next(pages, None)
-            if first is None:
-                return Page(records=[], next_cursor=after), iter(())
-            return first, pages
-
-        quizzes = _with_last(_synced_quizzes(context.integration, start, inclusive))
-        seen_any = False
-        for _, (first, rest) in fetch_ahead(
-            quizzes,
-            first_page,
+        yield from pages_by_parent(
+            _synced_quizzes(context.integration, start, inclusive),
+            lambda row, url, after: self._ending(
+                self._quiz_pages(context, api, *row, url), after
+            ),
+            resume=(start, inclusive, resume_url),
             workers=self.config.concurrency,
             name=f"canvas-{self.name}",
-        ):
-            seen_any = True
-            yield first
-            yield from rest
-        if not seen_any:
-            yield Page(records=[], next_cursor=None)
+        )
 
     def _ending(
         self, pages: Iterator[Page], after: dict[str, Any] | None

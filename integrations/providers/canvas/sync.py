@@ -13,7 +13,7 @@ middle of a course. docs/providers/canvas.md describes every call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -530,36 +530,15 @@ class PerCourseStream(CanvasStream):
         """
         start, inclusive, resume_url = _course_cursor(cursor, context, self.name)
         api = CanvasApi(context.client)
-
-        def first_page(
-            entry: tuple[tuple[int, str], bool],
-        ) -> tuple[Page, Iterator[Page]]:
-            # Runs in the look-ahead pool: HTTP and mapping only, no database.
-            (pk, course_id), is_last = entry
-            url = resume_url if (inclusive and pk == start) else None
-            after = None if is_last else {"after": pk}
-            pages = self._course_pages(context, api, pk, course_id, url, after)
-            first = next(pages, None)
-            if first is None:
-                return Page(records=[], next_cursor=after), iter(())
-            return first, pages
-
-        courses = _with_last(_synced_courses(context.integration, start, inclusive))
-        seen_any = False
-        for _, (first, rest) in fetch_ahead(
-            courses,
-            first_page,
+        yield from pages_by_parent(
+            _synced_courses(context.integration, start, inclusive),
+            lambda row, url, after: self._course_pages(
+                context, api, row[0], row[1], url, after
+            ),
+            resume=(start, inclusive, resume_url),
             workers=self.config.concurrency,
             name=f"canvas-{self.name}",
-        ):
-            seen_any = True
-            yield first
-            # A course's further pages (over 100 items) follow its first page
-            # in this thread, while the pool reads the next courses.
-            yield from rest
-        if not seen_any:
-            # No course to read: one empty page says the pass is complete.
-            yield Page(records=[], next_cursor=None)
+        )
 
     def _course_pages(
         self,
@@ -868,6 +847,53 @@ def _synced_courses(
             return
         yield from chunk
         bound, lookup = chunk[-1][0], "id__gt"
+
+
+#: What reads one parent's pages: the parent's row, the URL to resume at
+#: (None: its first page) and the cursor of the parent after it.
+ParentPages = Callable[
+    [tuple[Any, ...], str | None, dict[str, Any] | None], Iterator[Page]
+]
+
+
+def pages_by_parent(
+    parents: Iterable[tuple[Any, ...]],
+    pages_of: ParentPages,
+    *,
+    resume: tuple[Any, bool, str | None],
+    workers: int,
+    name: str,
+) -> Iterator[Page]:
+    """Yield each parent's pages in turn, reading ahead of the one yielded.
+
+    ``parents`` are rows whose first value is the portal id the cursors
+    name; ``resume`` is (start id, whether it is included, the URL to
+    resume that parent at). The look-ahead pool fetches the next parents'
+    first pages (HTTP and mapping only, no database) while the current
+    parent's further pages follow its first one in this thread. No parent
+    at all yields one empty page, which tells the pass it is complete.
+    """
+    start, inclusive, resume_url = resume
+
+    def first_page(entry: tuple[tuple[Any, ...], bool]) -> tuple[Page, Iterator[Page]]:
+        row, is_last = entry
+        url = resume_url if (inclusive and row[0] == start) else None
+        after = None if is_last else {"after": row[0]}
+        pages = pages_of(row, url, after)
+        first = next(pages, None)
+        if first is None:
+            return Page(records=[], next_cursor=after), iter(())
+        return first, pages
+
+    seen_any = False
+    for _, (first, rest) in fetch_ahead(
+        _with_last(parents), first_page, workers=workers, name=name
+    ):
+        seen_any = True
+        yield first
+        yield from rest
+    if not seen_any:
+        yield Page(records=[], next_cursor=None)
 
 
 def _with_last(rows: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
